@@ -1,0 +1,218 @@
+"""The one settings module. Every value comes from the environment (see .env.example);
+the defaults run locally with no configuration."""
+
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    load_env_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+# `make run` writes its generated secrets here; real environment variables win.
+load_env_file(Path(env_str("ENV_FILE", str(VAR_DIR / "local.env"))))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not DEBUG:
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (set SECRET_KEY or SECRET_KEY_FILE).")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG is off (comma-separated host names).")
+elif not SECRET_KEY:
+    SECRET_KEY = "insecure-local-development-key"  # noqa: S105 - only ever used with DEBUG on
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "masking",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=env_int("DB_CONN_MAX_AGE", 0)
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+# The ASGI app serves /static/ itself (see config/asgi.py) so one process is enough locally.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
+
+LOGIN_URL = "/admin/login/"
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Redis -------------------------------------------------------------------------------
+# REDIS_URL (redis:// or rediss://) overrides the seed-compatible REDIS_HOST/PORT/PASSWORD/DB.
+# Mappings, cache, Celery and the channel layer each get their own database so none can
+# evict or flush another's keys.
+
+
+def _redis_base_url() -> tuple[str, int]:
+    url = env_secret("REDIS_URL")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in {"redis", "rediss"}:
+            raise ImproperlyConfigured(f"REDIS_URL must start with redis:// or rediss://, got {parts.scheme!r}")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ImproperlyConfigured("REDIS_URL database must be a number")
+        return urlunsplit((parts.scheme, parts.netloc, "", "", "")), int(db or 0)
+    host = env_str("REDIS_HOST", "127.0.0.1")
+    port = env_int("REDIS_PORT", 6379, minimum=1)
+    password = env_secret("REDIS_PASSWORD")
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}", env_int("REDIS_DB", 0, minimum=0)
+
+
+REDIS_BASE_URL, REDIS_DB = _redis_base_url()
+MASKING_REDIS_URL = f"{REDIS_BASE_URL}/{REDIS_DB}"
+CACHE_REDIS_URL = f"{REDIS_BASE_URL}/{env_int('REDIS_CACHE_DB', REDIS_DB + 1, minimum=0)}"
+CELERY_REDIS_URL = f"{REDIS_BASE_URL}/{env_int('REDIS_CELERY_DB', REDIS_DB + 2, minimum=0)}"
+CHANNELS_REDIS_URL = f"{REDIS_BASE_URL}/{env_int('REDIS_CHANNELS_DB', REDIS_DB + 3, minimum=0)}"
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0)
+REDIS_COMMAND_TIMEOUT = env_float("REDIS_COMMAND_TIMEOUT", 5.0)
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 200, minimum=1)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": CACHE_REDIS_URL,
+        "KEY_PREFIX": "cache",
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_COMMAND_TIMEOUT,
+        },
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "prefix": "aws-masker:channels"},
+    }
+}
+
+# --- Masking -------------------------------------------------------------------------------
+MASKING_TTL_SECONDS = env_int("MASKING_TTL_SECONDS", 24 * 3600, minimum=1)
+MASKING_MAX_BODY_BYTES = env_int("MASKING_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
+
+# --- Upstream Claude API -------------------------------------------------------------------
+ANTHROPIC_UPSTREAM_URL = env_str("ANTHROPIC_UPSTREAM_URL", "https://api.anthropic.com").rstrip("/")
+ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
+GATEWAY_AUTH_MODE = env_choice("GATEWAY_AUTH_MODE", "gateway", {"gateway", "passthrough"})
+UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 10.0)
+UPSTREAM_READ_TIMEOUT = env_float("UPSTREAM_READ_TIMEOUT", 600.0)
+UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
+
+# --- Metrics -------------------------------------------------------------------------------
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+
+# --- Celery --------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", CELERY_REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+# The whole schedule, in one place. Each entry's `expires` is a little shorter than its period
+# so a stalled worker does not pile up runs.
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- REST framework --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AWS masking gateway",
+    "DESCRIPTION": "Masks AWS identifiers before they reach an LLM, and restores them in answers.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging: never request bodies, never original values -------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # django.request logs the request on 5xx; our error handlers log safe summaries instead.
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+# Tests (and the processes they start) share one SQLite file so a live server sees test data.
+DATABASES["default"].setdefault("TEST", {})
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"]["NAME"] = str(VAR_DIR / "test-db.sqlite3")

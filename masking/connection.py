@@ -1,0 +1,60 @@
+"""Redis clients for the mapping database: one pooled sync client per process, and one
+pooled asyncio client per event loop (asyncio connections belong to the loop that made them)."""
+
+import asyncio
+import threading
+import weakref
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+
+def _options() -> dict:
+    return {
+        "socket_connect_timeout": settings.REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": settings.REDIS_COMMAND_TIMEOUT,
+        "max_connections": settings.REDIS_MAX_CONNECTIONS,
+        "health_check_interval": 30,
+    }
+
+
+_sync_clients: dict[str, redis.Redis] = {}
+_sync_lock = threading.Lock()
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """The process-wide client for `url` (default: the mapping database)."""
+    url = url or settings.MASKING_REDIS_URL
+    client = _sync_clients.get(url)
+    if client is None:
+        with _sync_lock:
+            client = _sync_clients.get(url)
+            if client is None:
+                client = redis.Redis.from_url(url, **_options())
+                _sync_clients[url] = client
+    return client
+
+
+def get_async_redis(url: str | None = None) -> aioredis.Redis:
+    """The client for `url` bound to the running event loop."""
+    url = url or settings.MASKING_REDIS_URL
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.setdefault(loop, {})
+    client = clients.get(url)
+    if client is None:
+        client = aioredis.Redis.from_url(url, **_options())
+        clients[url] = client
+    return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that point settings at another server)."""
+    with _sync_lock:
+        for client in _sync_clients.values():
+            client.close()
+        _sync_clients.clear()
+    _async_clients.clear()

@@ -1,0 +1,30 @@
+import pytest
+
+from masking.connection import reset_clients
+from tests.redis_server import SERVER, RedisServer
+
+
+@pytest.fixture
+def redis_server() -> RedisServer:
+    """The session's redis-server. A test may stop it; it is started again afterwards."""
+    yield SERVER
+    if not SERVER.running:
+        SERVER.start()
+        reset_clients()
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Every test starts with empty Redis databases (this server belongs to the test session)."""
+    if not SERVER.running:
+        SERVER.start()
+    SERVER.client().flushall()
+    yield
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    """A plain client on the mapping database, for looking at what the code wrote."""
+    client = redis_server.client(db=0)
+    yield client
+    client.close()
