@@ -52,8 +52,12 @@ def first_run_defaults() -> dict[str, str]:
         if key not in values:
             values[key], changed = make(), True
     redis_configured = any(os.environ.get(k) for k in ("REDIS_URL", "REDIS_HOST")) or "REDIS_URL" in values
-    if not redis_configured and "LOCAL_REDIS_PASSWORD" not in values:
-        values["LOCAL_REDIS_PASSWORD"], changed = secrets.token_hex(16), True
+    if not redis_configured:
+        # No Redis configured: run our own, and write its URL so `manage.py` commands find it too.
+        password = secrets.token_hex(16)
+        values["LOCAL_REDIS_PASSWORD"] = password
+        values["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{LOCAL_REDIS_PORT}/0"
+        changed = True
     if changed:
         write_env_file(values)
     return values
@@ -82,13 +86,13 @@ def ensure_redis_server_binary() -> str:
     return binary
 
 
-def start_local_redis(password: str) -> tuple[subprocess.Popen, str]:
+def start_local_redis(password: str, url: str) -> subprocess.Popen | None:
     binary = ensure_redis_server_binary()
     data = VAR / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    url = f"redis://:{password}@127.0.0.1:{LOCAL_REDIS_PORT}"
-    if redis_reachable(url + "/0"):  # ours, left over from an earlier run
-        return None, url
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    if redis_reachable(url):  # ours, left over from an earlier run
+        return None
     proc = subprocess.Popen(
         [
             binary,
@@ -111,9 +115,9 @@ def start_local_redis(password: str) -> tuple[subprocess.Popen, str]:
         ],
     )
     for _ in range(100):
-        if redis_reachable(url + "/0"):
-            print(f"started redis-server on 127.0.0.1:{LOCAL_REDIS_PORT} (data in var/redis/)", flush=True)
-            return proc, url
+        if redis_reachable(url):
+            print(f"started redis-server on 127.0.0.1:{port} (data in var/redis/)", flush=True)
+            return proc
         time.sleep(0.1)
     sys.exit(f"redis-server did not start; see {data / 'redis.log'}")
 
@@ -152,8 +156,18 @@ def main() -> None:
         env.setdefault(key, value)
     redis_proc = None
     if "LOCAL_REDIS_PASSWORD" in values and not any(os.environ.get(k) for k in ("REDIS_URL", "REDIS_HOST")):
-        redis_proc, url = start_local_redis(values["LOCAL_REDIS_PASSWORD"])
-        env["REDIS_URL"] = url + "/0"
+        redis_proc = start_local_redis(values["LOCAL_REDIS_PASSWORD"], env["REDIS_URL"])
+    try:
+        run_everything(env)
+    finally:
+        if redis_proc:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=15)
+        print("stopped.")
+
+
+def run_everything(env: dict[str, str]) -> None:
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     os.environ.update(env)
     from django.conf import settings  # noqa: E402 - only once the environment is complete
@@ -218,10 +232,6 @@ def main() -> None:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    if redis_proc:
-        redis_proc.terminate()
-        redis_proc.wait(timeout=15)
-    print("stopped.")
 
 
 if __name__ == "__main__":
