@@ -97,7 +97,7 @@ def start_local_redis(password: str, url: str) -> subprocess.Popen | None:
         [
             binary,
             "--port",
-            LOCAL_REDIS_PORT,
+            port,
             "--bind",
             "127.0.0.1",
             "--requirepass",
@@ -113,6 +113,7 @@ def start_local_redis(password: str, url: str) -> subprocess.Popen | None:
             "--logfile",
             str(data / "redis.log"),
         ],
+        start_new_session=True,  # Ctrl-C reaches us; we stop Redis last, after its clients
     )
     for _ in range(100):
         if redis_reachable(url):
