@@ -182,9 +182,28 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
+# --- Stats rollups and task runs (monitoring/rollups.py, monitoring/taskruns.py) ----------------
+ROLLUP_INTERVAL_SECONDS = env_int("ROLLUP_INTERVAL_SECONDS", 60, minimum=10)
+ROLLUP_PRUNE_INTERVAL_SECONDS = env_int("ROLLUP_PRUNE_INTERVAL_SECONDS", 3600, minimum=60)
+ROLLUP_MINUTE_RETENTION_HOURS = env_int("ROLLUP_MINUTE_RETENTION_HOURS", 24, minimum=0)  # 0 keeps forever
+ROLLUP_HOUR_RETENTION_DAYS = env_int("ROLLUP_HOUR_RETENTION_DAYS", 31, minimum=0)
+ROLLUP_DAY_RETENTION_DAYS = env_int("ROLLUP_DAY_RETENTION_DAYS", 0, minimum=0)
+TASKRUN_RETENTION_DAYS = env_int("TASKRUN_RETENTION_DAYS", 14, minimum=1)
+
 # The whole schedule, in one place. Each entry's `expires` is a little shorter than its period
 # so a stalled worker does not pile up runs.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "roll up the Redis counters into stats": {
+        "task": "monitoring.tasks.rollup_stats",
+        "schedule": ROLLUP_INTERVAL_SECONDS,
+        "options": {"expires": ROLLUP_INTERVAL_SECONDS * 0.9},
+    },
+    "prune old stats rollups and task runs": {
+        "task": "monitoring.tasks.prune_rollups",
+        "schedule": ROLLUP_PRUNE_INTERVAL_SECONDS,
+        "options": {"expires": ROLLUP_PRUNE_INTERVAL_SECONDS * 0.9},
+    },
+}
 
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {
