@@ -1,0 +1,200 @@
+"""Which strings of an Anthropic Messages request or response are text.
+
+The walkers return *slots*: (container, key) pairs whose value is a string that may hold an AWS
+identifier. The proxy reads every slot, masks (or restores) all of them in one call, and writes
+them back, so a whole request costs one store round trip. Ids, signatures, model names, tool
+names and images are never slots. A block type the gateway does not know is walked whole (every
+string except the structural keys), so a new API feature can leak nothing."""
+
+from typing import Any
+
+Slot = tuple[dict | list, str | int]
+
+# Keys that name or sign things; changing them would break the API contract, never text.
+_STRUCTURAL_KEYS = frozenset(
+    {
+        "type",
+        "id",
+        "tool_use_id",
+        "signature",
+        "name",
+        "media_type",
+        "cache_control",
+        "encrypted_content",
+        "encrypted_index",
+        "file_id",
+    }
+)
+_OPAQUE_BLOCKS = frozenset({"image", "redacted_thinking"})
+
+
+class InvalidPayload(ValueError):
+    """The body is not a Messages request the gateway can mask. The message names a field, never a value."""
+
+
+def request_slots(body: Any) -> list[Slot]:
+    """The text slots of a `/v1/messages` or `/v1/messages/count_tokens` request body."""
+    if not isinstance(body, dict):
+        raise InvalidPayload("the request body must be a JSON object")
+    slots: list[Slot] = []
+    if "system" in body:
+        _content(body, "system", slots, "system")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise InvalidPayload("messages: an array is required")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "content" not in message:
+            raise InvalidPayload(f"messages.{i}: an object with content is required")
+        _content(message, "content", slots, f"messages.{i}.content")
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise InvalidPayload("tools: an array is required")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise InvalidPayload(f"tools.{i}: an object is required")
+            _optional_text(tool, "description", slots, f"tools.{i}.description")
+            _descriptions(tool.get("input_schema"), slots)
+    return slots
+
+
+def response_slots(body: Any) -> list[Slot]:
+    """The text slots of a Messages response, or of an error body (its message)."""
+    if not isinstance(body, dict):
+        return []
+    if body.get("type") == "error":
+        error = body.get("error")
+        slots: list[Slot] = []
+        if isinstance(error, dict):
+            _optional_text(error, "message", slots, "error.message")
+        return slots
+    content = body.get("content")
+    if not isinstance(content, list):
+        return []
+    slots = []
+    _blocks(content, slots, "content")
+    return slots
+
+
+def block_slots(block: Any) -> list[Slot]:
+    """The text slots of one content block (a streamed `content_block_start`)."""
+    slots: list[Slot] = []
+    if isinstance(block, dict):
+        _block(block, slots, "content_block")
+    return slots
+
+
+def read_slots(slots: list[Slot]) -> list[str]:
+    return [container[key] for container, key in slots]
+
+
+def write_slots(slots: list[Slot], texts: list[str]) -> None:
+    for (container, key), text in zip(slots, texts, strict=True):
+        container[key] = text
+
+
+def _content(parent: dict, key: str, slots: list[Slot], where: str) -> None:
+    value = parent[key]
+    if isinstance(value, str):
+        slots.append((parent, key))
+    elif isinstance(value, list):
+        _blocks(value, slots, where)
+    else:
+        raise InvalidPayload(f"{where}: a string or an array of content blocks is required")
+
+
+def _blocks(blocks: list, slots: list[Slot], where: str) -> None:
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise InvalidPayload(f"{where}.{i}: a content block object with a type is required")
+        _block(block, slots, f"{where}.{i}")
+
+
+def _block(block: dict, slots: list[Slot], where: str) -> None:
+    kind = block.get("type")
+    if kind in _OPAQUE_BLOCKS:
+        return
+    if kind == "text":
+        _required_text(block, "text", slots, where)
+        _citations(block.get("citations"), slots)
+    elif kind == "thinking":
+        _required_text(block, "thinking", slots, where)
+    elif kind in ("tool_use", "server_tool_use"):
+        _json_strings(block, "input", slots)
+    elif kind == "tool_result":
+        if "content" in block:
+            _content(block, "content", slots, f"{where}.content")
+    elif kind == "document":
+        _document(block, slots, where)
+    else:
+        for key in block:
+            if key not in _STRUCTURAL_KEYS:
+                _json_strings(block, key, slots, structural=True)
+
+
+def _document(block: dict, slots: list[Slot], where: str) -> None:
+    _optional_text(block, "title", slots, f"{where}.title")
+    _optional_text(block, "context", slots, f"{where}.context")
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise InvalidPayload(f"{where}.source: an object is required")
+    if source.get("type") == "text":
+        _required_text(source, "data", slots, f"{where}.source")
+    elif source.get("type") == "content":
+        _content(source, "content", slots, f"{where}.source.content")
+    # base64 PDFs, URLs and file ids are references, passed as they are (like images).
+
+
+def _citations(citations: Any, slots: list[Slot]) -> None:
+    if isinstance(citations, list):
+        for citation in citations:
+            if isinstance(citation, dict):
+                for key in ("cited_text", "document_title", "title"):
+                    _optional_text(citation, key, slots, "citation")
+
+
+def _json_strings(parent: dict | list, key: str | int, slots: list[Slot], structural: bool = False) -> None:
+    """Every string value at any depth below parent[key] (object keys stay as they are).
+
+    With `structural`, the values of structural keys and base64 sources are skipped too (blocks of
+    unknown types); tool inputs are user data through and through, so nothing is skipped there."""
+    node = parent.get(key) if isinstance(parent, dict) else parent[key]
+    if isinstance(node, str):
+        slots.append((parent, key))
+    elif isinstance(node, dict):
+        if structural and node.get("type") == "base64":
+            return
+        for child in node:
+            if not (structural and child in _STRUCTURAL_KEYS):
+                _json_strings(node, child, slots, structural)
+    elif isinstance(node, list):
+        for i in range(len(node)):
+            _json_strings(node, i, slots, structural)
+
+
+def _descriptions(schema: Any, slots: list[Slot]) -> None:
+    """`description` strings anywhere in a tool's JSON schema (property names are identifiers, kept)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "description" and isinstance(value, str):
+                slots.append((schema, key))
+            else:
+                _descriptions(value, slots)
+    elif isinstance(schema, list):
+        for item in schema:
+            _descriptions(item, slots)
+
+
+def _required_text(parent: dict, key: str, slots: list[Slot], where: str) -> None:
+    if not isinstance(parent.get(key), str):
+        raise InvalidPayload(f"{where}.{key}: a string is required")
+    slots.append((parent, key))
+
+
+def _optional_text(parent: dict, key: str, slots: list[Slot], where: str) -> None:
+    value = parent.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{where}: a string is required")
+    slots.append((parent, key))

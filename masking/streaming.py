@@ -1,0 +1,228 @@
+"""Restore tokens in a streamed Messages answer (server-sent events) without waiting for its end.
+
+Upstream chunks split events, lines and UTF-8 characters anywhere, and the model splits tokens
+across deltas (`AWS_EC` then `2_001`). Each content block keeps back only the tail that could
+still become a token (at most a token's length) and sends everything before it at once; the tail
+is released as soon as it cannot be a token any more, and at `content_block_stop` at the latest."""
+
+import codecs
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from masking.payload import block_slots, read_slots, response_slots, write_slots
+from masking.tokens import TOKEN_MAX_LEN, find_tokens
+
+Lookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
+
+_EOL = re.compile(r"\r\n|\r|\n")
+_WORD = re.compile(r"[A-Za-z0-9_]")
+# Every prefix of a token (Markdown- and JSON-escaped underscores included): a held tail must match.
+_TOKEN_PREFIX = re.compile(r"A(?:W(?:S(?:\\{0,2}_[A-Z0-9]+)*(?:\\{0,2}_?)?)?)?")
+_TRAILING_RUN = re.compile(r"[A-Za-z0-9_\\]*\Z")
+# Escaped forms are longer than the canonical token: at most two backslashes per underscore.
+_MAX_HOLD = 3 * TOKEN_MAX_LEN
+_DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+
+    def encode(self) -> bytes:
+        head = f"event: {self.event}\n" if self.event is not None else ""
+        data = "".join(f"data: {line}\n" for line in self.data.split("\n"))
+        return f"{head}{data}\n".encode()
+
+
+class SSEParser:
+    """Incremental `text/event-stream` parser; feed it bytes as they arrive, in any pieces."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._pending = ""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes, final: bool = False) -> list[SSEEvent]:
+        text = self._pending + self._decoder.decode(chunk, final)
+        events: list[SSEEvent] = []
+        start = 0
+        for eol in _EOL.finditer(text):
+            if eol.group() == "\r" and eol.end() == len(text) and not final:
+                break  # maybe the first half of a \r\n split across chunks
+            self._line(text[start : eol.start()], events)
+            start = eol.end()
+        self._pending = text[start:]
+        if final:
+            if self._pending:
+                self._line(self._pending, events)
+                self._pending = ""
+            self._line("", events)  # an unterminated last event is still delivered
+        return events
+
+    def _line(self, line: str, events: list[SSEEvent]) -> None:
+        if not line:
+            if self._data or self._event is not None:
+                events.append(SSEEvent(self._event, "\n".join(self._data)))
+            self._event, self._data = None, []
+            return
+        if line.startswith(":"):
+            return
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            self._event = value
+        elif field == "data":
+            self._data.append(value)
+
+
+class TokenCache:
+    """Originals looked up once per request: each new token costs at most one store round trip."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self.known: dict[str, str | None] = {}
+
+    async def originals(self, tokens: list[str]) -> dict[str, str | None]:
+        missing = [t for t in dict.fromkeys(tokens) if t not in self.known]
+        if missing:
+            self.known.update(await self._lookup(missing))
+        return self.known
+
+    @property
+    def restored(self) -> int:
+        return sum(1 for original in self.known.values() if original is not None)
+
+    @property
+    def unresolved(self) -> list[str]:
+        return [token for token, original in self.known.items() if original is None]
+
+    async def restore(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str:
+        """`text` with its tokens replaced; `before` and `after` are its neighbours (token boundaries)."""
+        matches = [
+            m for m in find_tokens(before + text + after) if len(before) <= m.start and m.end <= len(before) + len(text)
+        ]
+        if not matches:
+            return text
+        originals = await self.originals([m.token for m in matches])
+        out, pos, shift = [], 0, len(before)
+        for match in matches:
+            original = originals.get(match.token)
+            if original is None:
+                continue
+            out.append(text[pos : match.start - shift])
+            out.append(json.dumps(original, ensure_ascii=False)[1:-1] if json_escaped else original)
+            pos = match.end - shift
+        out.append(text[pos:])
+        return "".join(out)
+
+
+def hold_start(text: str, before: str = "") -> int:
+    """Where the tail of `text` that could still grow into a token begins (len(text): nothing to hold)."""
+    run = _TRAILING_RUN.search(text, max(0, len(text) - _MAX_HOLD)).start()
+    for pos in range(run, len(text)):
+        if text[pos] != "A":
+            continue
+        left = text[pos - 1] if pos else before
+        if left and _WORD.match(left):
+            continue
+        if _TOKEN_PREFIX.fullmatch(text, pos) and len(text) - pos - text.count("\\", pos) <= TOKEN_MAX_LEN:
+            return pos
+    return len(text)
+
+
+class _Block:
+    __slots__ = ("held", "last", "delta_type")
+
+    def __init__(self) -> None:
+        self.held = ""
+        self.last = ""  # the last character sent, for the token's left boundary
+        self.delta_type: str | None = None
+
+
+class StreamRestorer:
+    """Turns upstream SSE bytes into client SSE bytes with originals restored."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.parser = SSEParser()
+        self.cache = TokenCache(lookup)
+        self._blocks: dict[int, _Block] = {}
+
+    async def feed(self, chunk: bytes) -> bytes:
+        return b"".join([await self._event(event) for event in self.parser.feed(chunk)])
+
+    async def finish(self) -> bytes:
+        out = [await self._event(event) for event in self.parser.feed(b"", final=True)]
+        for index in list(self._blocks):
+            out.append(await self._flush(index))
+        return b"".join(out)
+
+    async def _event(self, event: SSEEvent) -> bytes:
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            return event.encode()
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "content_block_delta":
+            return await self._delta(event, payload)
+        if kind == "content_block_stop":
+            return await self._flush(payload.get("index")) + event.encode()
+        if kind == "content_block_start":
+            changed = await self._restore_slots(block_slots(payload.get("content_block")))
+        elif kind == "message_start":
+            changed = await self._restore_slots(response_slots(payload.get("message")))
+        elif kind == "error":
+            changed = await self._restore_slots(response_slots(payload))
+        else:
+            return event.encode()
+        return _encode(event.event, payload) if changed else event.encode()
+
+    async def _delta(self, event: SSEEvent, payload: dict) -> bytes:
+        delta = payload.get("delta")
+        field = _DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
+        if field is None or not isinstance(delta.get(field), str):
+            if isinstance(delta, dict) and delta.get("type") == "citations_delta":
+                if await self._restore_slots(block_slots({"type": "text", "text": "", **delta})):
+                    return _encode(event.event, payload)
+            return event.encode()
+        block = self._blocks.setdefault(payload.get("index"), _Block())
+        block.delta_type = delta["type"]
+        text = block.held + delta[field]
+        cut = hold_start(text, block.last)
+        json_escaped = field == "partial_json"
+        ready = await self.cache.restore(text[:cut], json_escaped, block.last, text[cut : cut + 1]) if cut else ""
+        block.held = text[cut:]
+        if cut:
+            block.last = text[cut - 1]
+        if not ready:
+            return b""
+        if ready == delta[field] and not block.held:
+            return event.encode()
+        delta[field] = ready
+        return _encode(event.event, payload)
+
+    async def _flush(self, index) -> bytes:
+        block = self._blocks.pop(index, None)
+        if block is None or not block.held:
+            return b""
+        field = _DELTA_FIELDS[block.delta_type]
+        text = await self.cache.restore(block.held, field == "partial_json", block.last)
+        delta = {"type": "content_block_delta", "index": index, "delta": {"type": block.delta_type, field: text}}
+        return _encode("content_block_delta", delta)
+
+    async def _restore_slots(self, slots: list) -> bool:
+        if not slots:
+            return False
+        texts = read_slots(slots)
+        restored = [await self.cache.restore(text) for text in texts]
+        if restored == texts:
+            return False
+        write_slots(slots, restored)
+        return True
+
+
+def _encode(event: str | None, payload: dict) -> bytes:
+    return SSEEvent(event, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))).encode()
