@@ -1,1 +1,7 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from monitoring.consumers import LiveEventsConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/events/", LiveEventsConsumer.as_asgi()),
+]

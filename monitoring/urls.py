@@ -1,8 +1,9 @@
 from django.urls import path
 
-from monitoring import views
+from monitoring import live_views, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("dashboard/live/", live_views.live_events, name="live-events"),
 ]
