@@ -1,0 +1,86 @@
+"""Personas for the admin: a superuser, an operator who may reveal originals, a viewer who may
+not, and an anonymous visitor; and a way to put mappings in Redis in the documented key layout."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from masking import mappings
+
+PASSWORD = "correct horse battery staple"
+
+OPERATOR_PERMS = [
+    "view_mapping",
+    "change_mapping",
+    "delete_mapping",
+    "reveal_original",
+    "view_auditlog",
+    "view_kindpolicy",
+    "add_kindpolicy",
+    "change_kindpolicy",
+    "delete_kindpolicy",
+    "view_customrule",
+    "add_customrule",
+    "change_customrule",
+    "delete_customrule",
+]
+VIEWER_PERMS = ["view_mapping", "view_auditlog", "view_kindpolicy", "view_customrule"]
+
+
+def _staff(username: str, codenames: list[str]):
+    user = get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="masking", codename__in=codenames))
+    return user
+
+
+def _client_for(user) -> Client:
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("root", None, PASSWORD)
+
+
+@pytest.fixture
+def operator(db):
+    return _staff("olivia", OPERATOR_PERMS)
+
+
+@pytest.fixture
+def viewer(db):
+    return _staff("victor", VIEWER_PERMS)
+
+
+@pytest.fixture
+def superuser_client(superuser) -> Client:
+    return _client_for(superuser)
+
+
+@pytest.fixture
+def operator_client(operator) -> Client:
+    return _client_for(operator)
+
+
+@pytest.fixture
+def viewer_client(viewer) -> Client:
+    return _client_for(viewer)
+
+
+@pytest.fixture
+def anon_client(db) -> Client:
+    return Client(REMOTE_ADDR="203.0.113.99")
+
+
+@pytest.fixture
+def put_mapping(redis_client):
+    """Write one mapping, both directions, as the store lays it out."""
+
+    def put(original: str, token: str, tenant: str = "default", ttl: int = 3600) -> None:
+        redis_client.set(mappings.mask_key(original, tenant), token, ex=ttl)
+        redis_client.set(mappings.unmask_key(token, tenant), original, ex=ttl)
+
+    return put
