@@ -128,17 +128,11 @@ def manage(*args: str, env: dict[str, str]) -> None:
 
 
 def create_operator_on_first_run(env: dict[str, str]) -> None:
-    code = (
-        "from django.contrib.auth import get_user_model as g; import secrets; U = g()\n"
-        "if not U.objects.filter(is_superuser=True).exists():\n"
-        "    p = secrets.token_urlsafe(12); U.objects.create_superuser('admin', None, p); print(p)\n"
-    )
-    out = subprocess.run(
-        [PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    if out:
+    args = [PY, "manage.py", "create_operator", "--username", "admin"]
+    password = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    if password:
         print(
-            f"\n  Operator account created. Log in at http://localhost:{WEB_PORT}/admin/ as admin / {out}\n"
+            f"\n  Operator account created. Log in at http://localhost:{WEB_PORT}/admin/ as admin / {password}\n"
             "  (shown once; change it in the admin, or: python manage.py changepassword admin)\n",
             flush=True,
         )
