@@ -179,9 +179,8 @@ def _reveal(request, model_admin, data: dict) -> HttpResponse:
     kinds = kinds_by_prefix()
     form = SearchForm(_with_defaults({"tenant": tenant}), can_reveal=True, kinds=kinds)
     # Rendered directly, never through messages: those travel in the session or a cookie.
-    response = _render(request, model_admin, form, mappings.Page(found, 0, False), kinds, revealed=True)
-    response["Cache-Control"] = "no-store"
-    return response
+    # The admin's never_cache wrapper marks the page no-store.
+    return _render(request, model_admin, form, mappings.Page(found, 0, False), kinds, revealed=True)
 
 
 def _revoke(request, model_admin, data: dict) -> HttpResponse:
@@ -210,7 +209,6 @@ def _export(request, model_admin, data: dict) -> HttpResponse:
     audit.record(request, AuditLog.Action.EXPORT, tenant, [m.token for m in found], detail=detail)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="mappings-{tenant}.csv"'
-    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -138,16 +138,19 @@ def scan_page(
 
 
 def _scan(client: redis.Redis, pattern: str, cursor: int, wanted: int, max_scanned: int) -> tuple[list, int, bool]:
+    # COUNT starts at the page size (an unfiltered listing fills a page in one batch) and doubles
+    # while batches come back sparse, so a selective pattern still gets through the keyspace.
     keys: list[bytes] = []
-    scanned = 0
+    scanned, count = 0, max(1, min(wanted, SCAN_COUNT))
     while True:
-        cursor, batch = client.scan(cursor, match=pattern, count=SCAN_COUNT)
+        cursor, batch = client.scan(cursor, match=pattern, count=count)
         keys.extend(batch)
-        scanned += SCAN_COUNT
+        scanned += count
         if cursor == 0 or len(keys) >= wanted:
             return keys, cursor, False
         if scanned >= max_scanned:
             return keys, cursor, True
+        count = min(count * 2, SCAN_COUNT)
 
 
 def revoke(token: str, tenant: str, client: redis.Redis | None = None) -> bool:
