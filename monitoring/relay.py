@@ -40,6 +40,7 @@ EVENT_FIELDS = (
     "duration_ms",
     "bytes",
     "level",
+    "alert",
     "message",
 )
 QUEUE_SIZE = 2000  # per viewer: 4 s of a 500 events/s burst

@@ -142,7 +142,7 @@
   }
 
   function describe(event) {
-    if (event.event_type === "alert") return [event.level, event.message].filter(Boolean).join(": ");
+    if (event.event_type === "alert") return [event.alert, event.level, event.message].filter(Boolean).join(": ");
     const counts = event.counts_by_kind || {};
     const parts = Object.keys(counts).sort().map(function (kind) {
       return kind + " ×" + counts[kind];
