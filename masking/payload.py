@@ -8,6 +8,8 @@ string except the structural keys), so a new API feature can leak nothing."""
 
 from typing import Any
 
+from masking.errors import InvalidPayload
+
 Slot = tuple[dict | list, str | int]
 
 # Keys that name or sign things; changing them would break the API contract, never text.
@@ -26,10 +28,6 @@ _STRUCTURAL_KEYS = frozenset(
     }
 )
 _OPAQUE_BLOCKS = frozenset({"image", "redacted_thinking"})
-
-
-class InvalidPayload(ValueError):
-    """The body is not a Messages request the gateway can mask. The message names a field, never a value."""
 
 
 def request_slots(body: Any) -> list[Slot]:

@@ -89,7 +89,8 @@ class TokenCache:
     async def originals(self, tokens: list[str]) -> dict[str, str | None]:
         missing = [t for t in dict.fromkeys(tokens) if t not in self.known]
         if missing:
-            self.known.update(await self._lookup(missing))
+            found = await self._lookup(missing)  # unknown tokens are absent: remember them as None
+            self.known.update({token: found.get(token) for token in missing})
         return self.known
 
     @property
