@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/messages", proxy.messages, name="proxy-messages"),
     path("v1/messages/count_tokens", proxy.count_tokens, name="proxy-count-tokens"),
+    path("api/", include("masking.urls")),
     path("", include("monitoring.urls")),
 ]

@@ -1,0 +1,47 @@
+"""Admin for tenants and API clients. A new client's key is shown once, on the page after "Save"."""
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+
+from masking.models import ApiClient, Tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "ttl_seconds", "max_body_bytes", "rate_limit_per_minute", "created_at"]
+    search_fields = ["slug", "name"]
+    exclude = ["upstream_api_key"]  # a secret: set it from the shell, never shown back in a form
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug names the tenant's Redis keys: renaming it would orphan every mapping.
+        return ["slug"] if obj else []
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "key_hint", "is_active", "created_at", "last_used_at"]
+    list_filter = ["is_active", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["name", "key_hint"]
+    readonly_fields = ["key_hint", "created_at", "last_used_at"]
+    actions = ["deactivate"]
+
+    def get_fields(self, request, obj=None):
+        return ["name", "tenant"] if obj is None else ["name", "tenant", "is_active", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created, key = ApiClient.objects.create_with_key(obj.name, obj.tenant)
+        obj.pk, obj.key_hint = created.pk, created.key_hint
+        request._new_api_key = key  # shown by response_add, never stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {**self.admin_site.each_context(request), "client": obj, "key": request._new_api_key}
+        context["opts"] = self.opts
+        return TemplateResponse(request, "admin/masking/apiclient/key_created.html", context)
+
+    @admin.action(description="Deactivate the selected clients (their keys stop working)")
+    def deactivate(self, request, queryset):
+        count = queryset.update(is_active=False)
+        self.message_user(request, f"{count} client(s) deactivated.")

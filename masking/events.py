@@ -1,0 +1,116 @@
+"""Masking events on Redis Pub/Sub: the only module that publishes them.
+
+An event carries counts, kinds and tokens at most: never an original value or any raw text.
+Publishing never raises and never holds up a request; a failure is counted and logged.
+"""
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from redis.exceptions import RedisError
+
+from masking import store
+from masking.connection import get_async_redis, get_redis
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "aws-masker:events:"
+MASKING = "masking"
+UNMASKING = "unmasking"
+ALERT = "alert"
+CHANNELS = {
+    MASKING: CHANNEL_PREFIX + "masking",
+    UNMASKING: CHANNEL_PREFIX + "unmasking",
+    ALERT: CHANNEL_PREFIX + "alerts",
+}
+
+_background: set[asyncio.Task] = set()
+_failed = 0
+_failed_lock = threading.Lock()
+
+
+def build_event(
+    event_type: str,
+    *,
+    tenant: str,
+    source: str,
+    request_id: str | None = None,
+    counts_by_kind: Mapping[str, int] | None = None,
+    new_mappings: int = 0,
+    unresolved: int = 0,
+    duration_ms: float = 0.0,
+    bytes: int = 0,  # noqa: A002 - the event field's name
+) -> dict:
+    counts = dict(counts_by_kind or {})
+    return {
+        "event_id": uuid.uuid4().hex,
+        "event_type": event_type,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "request_id": request_id,
+        "tenant": tenant,
+        "source": source,
+        "counts_by_kind": counts,
+        "total": sum(counts.values()),
+        "new_mappings": new_mappings,
+        "unresolved": unresolved,
+        "duration_ms": round(duration_ms, 3),
+        "bytes": bytes,
+    }
+
+
+def failed_count() -> int:
+    """Events this process could not publish."""
+    return _failed
+
+
+def _count_failure(exc: BaseException) -> None:
+    global _failed
+    with _failed_lock:
+        _failed += 1
+    logger.warning("event not published: %s", store.failure_reason(exc))
+
+
+def _queue(pipe, event: dict, stats: Mapping[str, int | float] | None) -> None:
+    if stats:
+        store.add_stats(pipe, stats)
+    pipe.publish(CHANNELS[event["event_type"]], json.dumps(event, separators=(",", ":")))
+
+
+def publish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
+    """Publish `event` (and add `stats` to the counters) in one pipelined round trip; never raises."""
+    pipe = get_redis().pipeline(transaction=False)
+    _queue(pipe, event, stats)
+    try:
+        pipe.execute()
+    except (RedisError, OSError) as exc:
+        _count_failure(exc)
+
+
+async def _apublish(event: dict, stats: Mapping[str, int | float] | None) -> None:
+    pipe = get_async_redis().pipeline(transaction=False)
+    _queue(pipe, event, stats)
+    try:
+        await pipe.execute()
+    except (RedisError, OSError) as exc:
+        _count_failure(exc)
+
+
+async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
+    """Fire and forget: returns at once, the publish runs as a background task of this loop."""
+    task = asyncio.create_task(_apublish(event, stats))
+    # The loop only keeps weak references to tasks: hold it until it is done.
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def drain() -> None:
+    """Wait for this loop's pending publishes (tests, and a clean shutdown)."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _background if task.get_loop() is loop]
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,256 @@
+"""Mask and unmask texts: the service behind the REST API, the proxy and the CLI.
+
+One call scans every text, makes one store round trip, applies the tenant's policy per kind
+(mask, redact or leave), and publishes one event after the work is done.
+"""
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from masking import events, policy, store
+from masking.engine import KINDS, Match, scan
+from masking.models import DEFAULT_TENANT
+from masking.tokens import TokenMatch, find_tokens, redaction_marker
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """An identifier replaced in a masked text; start and end index the *masked* text."""
+
+    token: str
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class MaskResult:
+    texts: list[str]
+    entities: list[list[Entity]]  # per text
+    counts_by_kind: dict[str, int]
+    new_mappings: int
+
+
+@dataclass(slots=True)
+class UnmaskResult:
+    texts: list[str]
+    unresolved: list[str]  # tokens not found for this tenant, each once, in order of appearance
+    restored: int = 0
+
+
+@dataclass(slots=True)
+class _MaskPlan:
+    texts: list[str]
+    found: list[list[tuple[Match, str]]]  # per text: (match, mode), mode "mask" or "redact"
+    prefixes: dict[str, str] = field(default_factory=dict)  # original -> token prefix, first seen wins
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def items(self) -> list[tuple[str, str]]:
+        return [(prefix, original) for original, prefix in self.prefixes.items()]
+
+
+def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
+    modes = policy.effective_modes(tenant)
+    rules = policy.extra_rules(tenant)
+    plan = _MaskPlan(texts, [])
+    for text in texts:
+        kept = []
+        for match in scan(text, rules):
+            mode = modes.get(match.kind, policy.MASK)  # a kind without a policy is masked: fail safe
+            if mode == policy.OFF:
+                continue
+            kept.append((match, mode))
+            plan.counts[match.kind] += 1
+            if mode == policy.MASK:
+                plan.prefixes.setdefault(text[match.start : match.end], policy.prefix_of(match.kind))
+        plan.found.append(kept)
+    return plan
+
+
+def _masked(text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:
+    parts, entities, pos, length = [], [], 0, 0
+    for match, mode in found:
+        if mode == policy.MASK:
+            token = tokens[text[match.start : match.end]]
+        else:
+            token = redaction_marker(policy.prefix_of(match.kind))
+        length += match.start - pos
+        entities.append(Entity(token, match.kind, length, length + len(token)))
+        parts += (text[pos : match.start], token)
+        length += len(token)
+        pos = match.end
+    parts.append(text[pos:])
+    return "".join(parts), entities
+
+
+def _apply_masking(plan: _MaskPlan, stored: store.StoredTokens) -> MaskResult:
+    tokens = dict(zip(plan.prefixes, stored.tokens, strict=True))
+    masked = [_masked(text, found, tokens) for text, found in zip(plan.texts, plan.found, strict=True)]
+    return MaskResult(
+        texts=[text for text, _ in masked],
+        entities=[entities for _, entities in masked],
+        counts_by_kind=dict(plan.counts),
+        new_mappings=stored.new_mappings,
+    )
+
+
+def _byte_size(texts: list[str]) -> int:
+    return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+
+
+def _masking_event(result: MaskResult, texts, tenant, source, request_id, started: float) -> dict:
+    return events.build_event(
+        events.MASKING,
+        tenant=store.tenant_slug(tenant),
+        source=source,
+        request_id=request_id,
+        counts_by_kind=result.counts_by_kind,
+        new_mappings=result.new_mappings,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        bytes=_byte_size(texts),
+    )
+
+
+def mask_texts(
+    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+) -> MaskResult:
+    """Mask every text; raises store.MaskingUnavailable rather than return anything unmasked."""
+    started = time.perf_counter()
+    plan = _plan_masking(texts, tenant)
+    result = _apply_masking(plan, store.get_or_create_tokens(plan.items, tenant, plan.counts))
+    events.publish_event(_masking_event(result, texts, tenant, source, request_id, started))
+    return result
+
+
+async def amask_texts(
+    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+) -> MaskResult:
+    started = time.perf_counter()
+    plan = _plan_masking(texts, tenant)
+    result = _apply_masking(plan, await store.aget_or_create_tokens(plan.items, tenant, plan.counts))
+    await events.apublish_event(_masking_event(result, texts, tenant, source, request_id, started))
+    return result
+
+
+# --- unmask ----------------------------------------------------------------------------------------
+
+_KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
+
+
+def _kind_of(token: str) -> str:
+    prefix = token[len("AWS_") : token.rindex("_")]
+    return _KIND_BY_PREFIX.get(prefix, prefix.lower())
+
+
+def _find_all(texts: list[str]) -> tuple[list[list[TokenMatch]], list[str]]:
+    found = [find_tokens(text) for text in texts]
+    unique = list(dict.fromkeys(match.token for matches in found for match in matches))
+    return found, unique
+
+
+def _restored(text: str, matches: list[TokenMatch], originals: dict[str, str]) -> str:
+    parts, pos = [], 0
+    for match in matches:
+        original = originals.get(match.token)
+        if original is not None:
+            parts += (text[pos : match.start], original)
+            pos = match.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _apply_unmasking(texts, found, unique, originals) -> tuple[UnmaskResult, Counter, int]:
+    restored_by_kind: Counter = Counter()
+    unresolved_count = 0
+    for matches in found:
+        for match in matches:
+            if match.token in originals:
+                restored_by_kind[_kind_of(match.token)] += 1
+            else:
+                unresolved_count += 1
+    result = UnmaskResult(
+        texts=[_restored(text, matches, originals) for text, matches in zip(texts, found, strict=True)],
+        unresolved=[token for token in unique if token not in originals],
+        restored=sum(restored_by_kind.values()),
+    )
+    return result, restored_by_kind, unresolved_count
+
+
+def _unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started) -> tuple[dict, dict]:
+    event = events.build_event(
+        events.UNMASKING,
+        tenant=store.tenant_slug(tenant),
+        source=source,
+        request_id=request_id,
+        counts_by_kind=by_kind,
+        unresolved=unresolved,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        bytes=_byte_size(texts),
+    )
+    return event, store.unmask_counters(result.restored, unresolved)
+
+
+def unmask_texts(
+    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+) -> UnmaskResult:
+    """Restore every token this tenant owns; unknown tokens stay as they are and are reported."""
+    started = time.perf_counter()
+    found, unique = _find_all(texts)
+    result, by_kind, unresolved = _apply_unmasking(texts, found, unique, store.lookup_originals(unique, tenant))
+    events.publish_event(*_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started))
+    return result
+
+
+async def aunmask_texts(
+    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+) -> UnmaskResult:
+    started = time.perf_counter()
+    found, unique = _find_all(texts)
+    originals = await store.alookup_originals(unique, tenant)
+    result, by_kind, unresolved = _apply_unmasking(texts, found, unique, originals)
+    await events.apublish_event(
+        *_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started)
+    )
+    return result
+
+
+# --- JSON documents: every string value, keys untouched ----------------------------------------------
+
+JsonPath = tuple[str | int, ...]
+
+
+def _string_slots(document) -> tuple[list, list[tuple[dict | list, str | int, JsonPath]]]:
+    """Where the strings are, in document order. Iterative: a deeply nested document cannot overflow."""
+    holder = [document]
+    slots, stack = [], [(holder, 0, ())]
+    while stack:
+        container, key, path = stack.pop()
+        value = container[key]
+        if isinstance(value, str):
+            slots.append((container, key, path))
+        elif isinstance(value, dict):
+            stack.extend((value, k, (*path, k)) for k in reversed(list(value)))
+        elif isinstance(value, list):
+            stack.extend((value, i, (*path, i)) for i in reversed(range(len(value))))
+    return holder, slots
+
+
+def _replaced(holder: list, slots: list, texts: list[str]):
+    for (container, key, _), text in zip(slots, texts, strict=True):
+        container[key] = text
+    return holder[0]
+
+
+def mask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, MaskResult, list]:
+    """Mask every string value of a parsed JSON document (changed in place); also returns each string's path."""
+    holder, slots = _string_slots(document)
+    result = mask_texts([container[key] for container, key, _ in slots], tenant, source, request_id)
+    return _replaced(holder, slots, result.texts), result, [path for _, _, path in slots]
+
+
+def unmask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, UnmaskResult]:
+    holder, slots = _string_slots(document)
+    result = unmask_texts([container[key] for container, key, _ in slots], tenant, source, request_id)
+    return _replaced(holder, slots, result.texts), result

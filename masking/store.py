@@ -1,0 +1,276 @@
+"""The mapping store: every Redis key of the masking path lives here (see docs/store.md).
+
+Masking a whole request is one EVALSHA of `lua/get_or_create.lua`; restoring is one MGET.
+Any Redis failure on that path raises `MaskingUnavailable` (fail closed); callers answer 503.
+"""
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TimeoutError,
+)
+
+from masking.connection import get_async_redis, get_redis
+from masking.models import DEFAULT_TENANT, Tenant
+
+logger = logging.getLogger(__name__)
+
+SCRIPT = (Path(__file__).parent / "lua" / "get_or_create.lua").read_text()
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+COUNTS_KEY = "aws:stats:counts"
+DAILY_KEY_PREFIX = "aws:stats:daily:"
+DAILY_TTL_SECONDS = 40 * 24 * 3600
+SEQ_KEY_PREFIX = "aws:seq:"
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+TENANT_CACHE_SECONDS = 60
+
+TenantRef = Tenant | str
+
+
+class MaskingUnavailable(Exception):
+    """Masking cannot be guaranteed (Redis unreachable, timed out, read-only, out of memory).
+
+    The message is safe to show: it never carries a key or a value."""
+
+
+class StoredTokens(NamedTuple):
+    tokens: list[str]  # one per item, in the items' order
+    new_mappings: int
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def tenant_slug(tenant: TenantRef) -> str:
+    return tenant.slug if isinstance(tenant, Tenant) else tenant
+
+
+def key_prefix(tenant: TenantRef) -> str:
+    """`aws:` for the default tenant (the keys of the system we replace), `aws:t:<slug>:` otherwise."""
+    slug = tenant_slug(tenant)
+    return "aws:" if slug == DEFAULT_TENANT else f"aws:t:{slug}:"
+
+
+def mask_key(original: str, tenant: TenantRef = DEFAULT_TENANT) -> str:
+    return f"{key_prefix(tenant)}mask:{original}"
+
+
+def unmask_key(token: str, tenant: TenantRef = DEFAULT_TENANT) -> str:
+    return f"{key_prefix(tenant)}unmask:{token}"
+
+
+def daily_key(now: datetime | None = None) -> str:
+    return DAILY_KEY_PREFIX + (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+
+
+# --- tenant TTL -------------------------------------------------------------------------------
+
+_ttl_cache: dict[str, tuple[float, int | None]] = {}
+
+
+def _ttl_from_db(slug: str) -> int | None:
+    ttl = Tenant.objects.filter(slug=slug).values_list("ttl_seconds", flat=True).first()
+    _ttl_cache[slug] = (time.monotonic(), ttl)
+    return ttl
+
+
+def _cached_ttl(slug: str) -> tuple[bool, int | None]:
+    cached = _ttl_cache.get(slug)
+    if cached and time.monotonic() - cached[0] < TENANT_CACHE_SECONDS:
+        return True, cached[1]
+    return False, None
+
+
+def ttl_seconds(tenant: TenantRef) -> int:
+    """The tenant's mapping TTL, or MASKING_TTL_SECONDS. A slug is looked up at most once a minute."""
+    if isinstance(tenant, Tenant):
+        return tenant.ttl_seconds or settings.MASKING_TTL_SECONDS
+    hit, ttl = _cached_ttl(tenant)
+    return (ttl if hit else _ttl_from_db(tenant)) or settings.MASKING_TTL_SECONDS
+
+
+async def attl_seconds(tenant: TenantRef) -> int:
+    if isinstance(tenant, Tenant):
+        return tenant.ttl_seconds or settings.MASKING_TTL_SECONDS
+    hit, ttl = _cached_ttl(tenant)
+    return (ttl if hit else await sync_to_async(_ttl_from_db)(tenant)) or settings.MASKING_TTL_SECONDS
+
+
+# --- fail closed --------------------------------------------------------------------------------
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short reason that names the failure, never a key or value (Redis errors may echo them)."""
+    if isinstance(exc, ReadOnlyError):
+        return "redis is read-only"
+    if isinstance(exc, OutOfMemoryError):
+        return "redis is out of memory"
+    if isinstance(exc, TimeoutError):
+        return "redis timed out"
+    if isinstance(exc, ConnectionError | OSError):
+        return "redis is unreachable"
+    return f"redis error ({type(exc).__name__})"
+
+
+@contextmanager
+def fail_closed() -> Iterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        reason = failure_reason(exc)
+        logger.warning("masking unavailable: %s", reason)
+        # `from None`: the Redis error text may quote a key, which holds an original.
+        raise MaskingUnavailable(reason) from None
+
+
+# --- get or create (one EVALSHA) -------------------------------------------------------------------
+
+
+def _script_args(items: Sequence[tuple[str, str]], tenant: TenantRef, ttl: int, counters: Mapping[str, int]) -> list:
+    args: list = [key_prefix(tenant), ttl, daily_key(), DAILY_TTL_SECONDS, len(items)]
+    for prefix, original in items:
+        args += (prefix, original)
+    for field, amount in counters.items():
+        if amount:
+            args += (field, amount)
+    return args
+
+
+def mask_counters(items: Sequence[tuple[str, str]], counts_by_kind: Mapping[str, int] | None) -> dict[str, int]:
+    """Stats fields of one mask operation (new mappings are counted by the script itself)."""
+    counts = dict(counts_by_kind or {})
+    counters = {"mask_operations": 1, "identifiers": sum(counts.values()) if counts else len(items)}
+    counters.update({f"kind:{kind}": n for kind, n in counts.items()})
+    return counters
+
+
+def _decode(reply: list) -> StoredTokens:
+    return StoredTokens([token.decode() for token in reply[1:]], int(reply[0]))
+
+
+def get_or_create_tokens(
+    items: Sequence[tuple[str, str]],
+    tenant: TenantRef = DEFAULT_TENANT,
+    counts_by_kind: Mapping[str, int] | None = None,
+) -> StoredTokens:
+    """Tokens for (token prefix, original) items, created where missing; TTLs refreshed; stats counted.
+
+    `counts_by_kind` counts every occurrence (duplicates and redacted kinds included) for the stats."""
+    args = _script_args(items, tenant, ttl_seconds(tenant), mask_counters(items, counts_by_kind))
+    client = get_redis()
+    with fail_closed():
+        try:
+            reply = client.evalsha(SCRIPT_SHA, 0, *args)
+        except NoScriptError:  # first use on this server, or after a restart / SCRIPT FLUSH
+            client.script_load(SCRIPT)
+            reply = client.evalsha(SCRIPT_SHA, 0, *args)
+    return _decode(reply)
+
+
+async def aget_or_create_tokens(
+    items: Sequence[tuple[str, str]],
+    tenant: TenantRef = DEFAULT_TENANT,
+    counts_by_kind: Mapping[str, int] | None = None,
+) -> StoredTokens:
+    args = _script_args(items, tenant, await attl_seconds(tenant), mask_counters(items, counts_by_kind))
+    client = get_async_redis()
+    with fail_closed():
+        try:
+            reply = await client.evalsha(SCRIPT_SHA, 0, *args)
+        except NoScriptError:
+            await client.script_load(SCRIPT)
+            reply = await client.evalsha(SCRIPT_SHA, 0, *args)
+    return _decode(reply)
+
+
+# --- lookup (one MGET) -------------------------------------------------------------------------------
+
+
+def _found(tokens: Sequence[str], values: list) -> dict[str, str]:
+    return {token: value.decode() for token, value in zip(tokens, values, strict=True) if value is not None}
+
+
+def lookup_originals(tokens: Sequence[str], tenant: TenantRef = DEFAULT_TENANT) -> dict[str, str]:
+    """token -> original for the tokens this tenant owns; unknown or expired tokens are absent."""
+    if not tokens:
+        return {}
+    with fail_closed():
+        values = get_redis().mget([unmask_key(token, tenant) for token in tokens])
+    return _found(tokens, values)
+
+
+async def alookup_originals(tokens: Sequence[str], tenant: TenantRef = DEFAULT_TENANT) -> dict[str, str]:
+    if not tokens:
+        return {}
+    with fail_closed():
+        values = await get_async_redis().mget([unmask_key(token, tenant) for token in tokens])
+    return _found(tokens, values)
+
+
+# --- stats ---------------------------------------------------------------------------------------------
+
+
+def add_stats(pipe, counters: Mapping[str, int | float]) -> None:
+    """Queue HINCRBY(FLOAT)s of `counters` on the totals and today's hash (sync or async pipeline)."""
+    today = daily_key()
+    for field, amount in counters.items():
+        for key in (COUNTS_KEY, today):
+            if isinstance(amount, float):
+                pipe.hincrbyfloat(key, field, amount)
+            else:
+                pipe.hincrby(key, field, amount)
+    pipe.expire(today, DAILY_TTL_SECONDS)
+
+
+def unmask_counters(restored: int, unresolved: int) -> dict[str, int]:
+    return {"unmask_operations": 1, "restored_tokens": restored, "unresolved_tokens": unresolved}
+
+
+def request_counters(status: int, latency_ms: float, upstream_error: bool) -> dict[str, int | float]:
+    counters: dict[str, int | float] = {
+        "requests": 1,
+        f"status:{status}": 1,
+        "latency_ms_sum": float(latency_ms),
+        "latency_ms_count": 1,
+    }
+    if upstream_error:
+        counters["upstream_errors"] = 1
+    for le in LATENCY_BUCKETS_MS:
+        if latency_ms <= le:
+            counters[f"latency_bucket:{le}"] = 1
+    counters["latency_bucket:+Inf"] = 1
+    return counters
+
+
+def record_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
+    """Count one proxied request. Best effort: metrics never fail a request."""
+    pipe = get_redis().pipeline(transaction=False)
+    add_stats(pipe, request_counters(status, latency_ms, upstream_error))
+    try:
+        pipe.execute()
+    except RedisError as exc:
+        logger.warning("request not counted: %s", failure_reason(exc))
+
+
+async def arecord_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
+    pipe = get_async_redis().pipeline(transaction=False)
+    add_stats(pipe, request_counters(status, latency_ms, upstream_error))
+    try:
+        await pipe.execute()
+    except RedisError as exc:
+        logger.warning("request not counted: %s", failure_reason(exc))
