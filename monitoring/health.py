@@ -1,9 +1,11 @@
 """Readiness checks. Each returns a small dict that is safe to show (no keys, no values)."""
 
 import redis
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from masking.connection import get_async_redis
+from monitoring.taskruns import task_freshness
 
 PROBE_KEY = "aws:health:probe"
 SAFE_EVICTION_POLICIES = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
@@ -26,4 +28,18 @@ async def check_redis() -> dict:
     result: dict = {"ok": True, "maxmemory_policy": policy}
     if policy and policy not in SAFE_EVICTION_POLICIES:
         result["warnings"] = [f"maxmemory-policy {policy} may evict mappings; use noeviction"]
+    return result
+
+
+def check_celery_beat() -> dict:
+    """Periodic tasks' freshness. Always ok: a late or never-run beat is a warning, because pulling
+    the web tier out of the load balancer would not bring beat back, only stop masking."""
+    try:
+        tasks = task_freshness()
+    except DatabaseError as exc:
+        return {"ok": True, "warnings": [f"task runs unreadable: {type(exc).__name__}"]}
+    result: dict = {"ok": True, "tasks": {t.entry: t.state for t in tasks}}
+    warnings = [t.warning for t in tasks if not t.healthy]
+    if warnings:
+        result["warnings"] = warnings
     return result

@@ -6,4 +6,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("dashboard/live/", live_views.live_events, name="live-events"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("metrics", views.metrics, name="metrics"),
 ]
