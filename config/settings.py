@@ -191,6 +191,20 @@ ROLLUP_HOUR_RETENTION_DAYS = env_int("ROLLUP_HOUR_RETENTION_DAYS", 31, minimum=0
 ROLLUP_DAY_RETENTION_DAYS = env_int("ROLLUP_DAY_RETENTION_DAYS", 0, minimum=0)
 TASKRUN_RETENTION_DAYS = env_int("TASKRUN_RETENTION_DAYS", 14, minimum=1)
 
+# --- Redis backups (monitoring/backups.py, docs/backups.md) ---------------------------------------
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_INTERVAL_SECONDS = env_int("BACKUP_INTERVAL_SECONDS", 6 * 3600, minimum=60)
+BACKUP_KEEP_LAST = env_int("BACKUP_KEEP_LAST", 7, minimum=1)
+BACKUP_KEEP_DAYS = env_int("BACKUP_KEEP_DAYS", 7, minimum=0)
+# replication: stream the snapshot over the replication protocol (works against any reachable host);
+# volume: BGSAVE, then copy BACKUP_VOLUME_RDB, the server's dump.rdb on a volume shared with it.
+BACKUP_SOURCE = env_choice("BACKUP_SOURCE", "replication", {"replication", "volume"})
+BACKUP_VOLUME_RDB = env_str("BACKUP_VOLUME_RDB", "")
+if BACKUP_SOURCE == "volume" and not BACKUP_VOLUME_RDB:
+    raise ImproperlyConfigured("BACKUP_SOURCE=volume needs BACKUP_VOLUME_RDB (e.g. /redis-data/dump.rdb)")
+BACKUP_TIMEOUT_SECONDS = env_int("BACKUP_TIMEOUT_SECONDS", 3600, minimum=10)
+BACKUP_REDIS_SERVER = env_str("BACKUP_REDIS_SERVER", "redis-server")  # loads backups to prove they restore
+
 # The whole schedule, in one place. Each entry's `expires` is a little shorter than its period
 # so a stalled worker does not pile up runs.
 CELERY_BEAT_SCHEDULE: dict = {
@@ -203,6 +217,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "monitoring.tasks.prune_rollups",
         "schedule": ROLLUP_PRUNE_INTERVAL_SECONDS,
         "options": {"expires": ROLLUP_PRUNE_INTERVAL_SECONDS * 0.9},
+    },
+    "back up the mapping Redis": {
+        "task": "monitoring.tasks.backup_redis",
+        "schedule": BACKUP_INTERVAL_SECONDS,
+        "options": {"expires": BACKUP_INTERVAL_SECONDS * 0.9},
     },
 }
 
