@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from masking.masker import mask_texts, unmask_texts
 from monitoring import backups, rdb
 from monitoring.models import BackupRecord, TaskRun
 from monitoring.tasks import backup_redis
@@ -200,6 +201,27 @@ def test_mappings_survive_a_flush_through_backup_and_restore_with_their_ttls(red
         else:
             assert abs(before - after) < 1000, key
     assert 3_500_000 < redis_client.pttl("aws:mask:i-0123456789abcdef0") <= 3_600_000
+
+
+def test_a_masked_payload_unmasks_again_after_backup_flush_and_restore(redis_client):
+    payload = (
+        "Instance i-0123456789abcdef0 in account 123456789012 cannot reach s3://prod-billing-exports "
+        "from 10.20.30.40 (role arn:aws:iam::123456789012:role/BillingExporter)."
+    )
+    masked = mask_texts([payload], source="cli")
+    assert masked.texts[0] != payload and masked.new_mappings >= 2
+    sequences = {key: redis_client.get(key) for key in redis_client.scan_iter("aws:seq:*")}
+    path = call_backup()
+    redis_client.flushdb()
+    assert unmask_texts(masked.texts, source="cli").unresolved  # the flush really lost them
+
+    call_command("restore_mappings", path, stdout=StringIO())
+
+    restored = unmask_texts(masked.texts, source="cli")
+    assert restored.texts == [payload]
+    assert restored.unresolved == []
+    assert mask_texts([payload], source="cli").texts == masked.texts  # same tokens, no new numbers
+    assert {key: redis_client.get(key) for key in redis_client.scan_iter("aws:seq:*")} == sequences
 
 
 def test_restore_takes_a_backup_id_as_well_as_a_path(redis_client):
