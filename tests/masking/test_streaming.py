@@ -1,0 +1,211 @@
+import asyncio
+import json
+
+import pytest
+
+from masking.masker import mask_texts
+from masking.store import alookup_originals, lookup_originals
+from masking.streaming import SSEParser, StreamRestorer, hold_start
+from masking.tokens import find_tokens
+from tests.masking.fake_upstream import sse_events
+from tests.masking.samples import ORIGINALS, PROMPT, SHORT_PROMPT
+
+pytestmark = pytest.mark.django_db
+
+
+def masked(text: str) -> tuple[str, dict[str, str]]:
+    """`text` masked for real, and its token -> original map (read back from Redis once)."""
+    result = mask_texts([text])
+    tokens = [match.token for match in find_tokens(result.texts[0])]
+    return result.texts[0], lookup_originals(tokens)
+
+
+def dict_lookup(mapping: dict[str, str], calls: list | None = None):
+    async def lookup(tokens):
+        if calls is not None:
+            calls.append(list(tokens))
+        return {token: mapping[token] for token in tokens if token in mapping}
+
+    return lookup
+
+
+def answer_stream(text: str, delta_size: int = 7) -> bytes:
+    blocks = [
+        {"type": "thinking", "thinking": text, "signature": "sig"},
+        {"type": "text", "text": text},
+        {"type": "tool_use", "id": "toolu_1", "name": "run", "input": {"command": text, "args": [text]}},
+    ]
+    head, tail = sse_events({"model": "m"}, blocks, delta_size)
+    return head + tail
+
+
+async def arestore(chunks: list[bytes], lookup) -> bytes:
+    restorer = StreamRestorer(lookup)
+    out = [await restorer.feed(chunk) for chunk in chunks]
+    return b"".join(out) + await restorer.finish()
+
+
+def restore(chunks: list[bytes], lookup) -> bytes:
+    return asyncio.run(arestore(chunks, lookup))
+
+
+def blocks_of(stream: bytes) -> dict[int, dict]:
+    """What an SDK accumulates from a stream: each block's text, thinking and tool input."""
+    blocks: dict[int, dict] = {}
+    for event in SSEParser().feed(stream, final=True):
+        data = json.loads(event.data)
+        if data["type"] == "content_block_start":
+            blocks[data["index"]] = {"text": "", "thinking": "", "partial_json": ""}
+        elif data["type"] == "content_block_delta":
+            delta = data["delta"]
+            for field in ("text", "thinking", "partial_json"):
+                blocks[data["index"]][field] += delta.get(field, "")
+    return blocks
+
+
+def assert_restored(stream: bytes, original: str) -> None:
+    blocks = blocks_of(stream)
+    assert blocks[0]["thinking"] == original
+    assert blocks[1]["text"] == original
+    assert json.loads(blocks[2]["partial_json"]) == {"command": original, "args": [original]}
+
+
+def test_the_parser_yields_the_same_events_wherever_the_bytes_are_cut():
+    raw = 'event: a\ndata: {"x": "ü🚀"}\n\n: a comment\nevent: b\r\ndata: one\r\ndata: two\r\n\r\n'.encode()
+    expected = [("a", '{"x": "ü🚀"}'), ("b", "one\ntwo")]
+    for cut in range(len(raw) + 1):
+        parser = SSEParser()
+        events = parser.feed(raw[:cut]) + parser.feed(raw[cut:]) + parser.feed(b"", final=True)
+        assert [(e.event, e.data) for e in events] == expected, cut
+
+
+def test_the_parser_accepts_one_byte_at_a_time_with_bare_carriage_returns():
+    raw = "event: a\rdata: é\r\revent: b\rdata: 2\r\r".encode()
+    parser = SSEParser()
+    events = [event for i in range(len(raw)) for event in parser.feed(raw[i : i + 1])]
+    events += parser.feed(b"", final=True)
+    assert [(e.event, e.data) for e in events] == [("a", "é"), ("b", "2")]
+
+
+def test_the_client_gets_the_originals_back_byte_for_byte_for_every_split_position():
+    text, mapping = masked(SHORT_PROMPT)
+    assert "i-0a1b2c3d4e5f67890" not in text
+    raw = answer_stream(text)
+    lookup = dict_lookup(mapping)
+
+    async def every_cut() -> list[bytes]:
+        return [await arestore([raw[:cut], raw[cut:]], lookup) for cut in range(len(raw) + 1)]
+
+    for stream in asyncio.run(every_cut()):
+        assert_restored(stream, SHORT_PROMPT)
+
+
+def test_one_byte_chunks_of_a_long_answer_are_restored_byte_for_byte():
+    text, mapping = masked(PROMPT)
+    raw = answer_stream(text, delta_size=5)
+    assert_restored(restore([raw[i : i + 1] for i in range(len(raw))], dict_lookup(mapping)), PROMPT)
+
+
+def test_every_delta_size_splits_tokens_differently_and_all_are_restored():
+    text, mapping = masked(SHORT_PROMPT)
+    for delta_size in range(1, 40):
+        assert_restored(restore([answer_stream(text, delta_size)], dict_lookup(mapping)), SHORT_PROMPT)
+
+
+def test_restoring_reads_the_real_store_once_per_token():
+    text, _ = masked(SHORT_PROMPT)
+    calls = []
+
+    async def counting_lookup(tokens):
+        calls.append(tokens)
+        return await alookup_originals(tokens)
+
+    assert_restored(restore([answer_stream(text, 3)], counting_lookup), SHORT_PROMPT)
+    looked_up = [token for call in calls for token in call]
+    assert sorted(looked_up) == sorted(set(looked_up)) == sorted({m.token for m in find_tokens(text)})
+
+
+def delta(index: int, text: str, kind: str = "text_delta", field: str = "text") -> bytes:
+    payload = {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: text}}
+    return f"event: content_block_delta\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+def start(index: int, block: dict) -> bytes:
+    payload = {"type": "content_block_start", "index": index, "content_block": block}
+    return f"event: content_block_start\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+def test_text_without_a_possible_token_start_is_forwarded_at_once_unchanged():
+    async def run():
+        restorer = StreamRestorer(dict_lookup({}))
+        await restorer.feed(start(0, {"type": "text", "text": ""}))
+        return await restorer.feed(delta(0, "Hello wörld, nothing to hide. "))
+
+    assert asyncio.run(run()) == delta(0, "Hello wörld, nothing to hide. ")
+
+
+def test_only_a_possible_token_prefix_is_held_back_until_the_block_stops():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+
+    async def run():
+        restorer = StreamRestorer(dict_lookup(mapping))
+        first = await restorer.feed(delta(0, "Instance AWS_EC"))
+        second = await restorer.feed(delta(0, "2_001"))
+        stop = await restorer.feed(b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n')
+        return first, second, stop
+
+    first, second, stop = asyncio.run(run())
+    assert blocks_text(first) == "Instance "
+    assert second == b""  # AWS_EC2_001 could still become AWS_EC2_0012
+    assert blocks_text(stop) == "i-0123456789abcdef0"
+    assert stop.endswith(b'"content_block_stop","index":0}\n\n')
+
+
+def blocks_text(stream: bytes) -> str:
+    events = [json.loads(e.data) for e in SSEParser().feed(stream, final=True)]
+    return "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+
+
+def test_a_longer_token_that_starts_like_a_known_one_is_not_cut_short():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0", "AWS_EC2_0012": "i-0fedcba9876543210"}
+    stream = delta(0, "AWS_EC2_001") + delta(0, "2 and AWS_EC2_001.") + delta(0, " done")
+    assert blocks_text(restore([stream], dict_lookup(mapping))) == "i-0fedcba9876543210 and i-0123456789abcdef0. done"
+
+
+def test_the_hold_back_never_exceeds_the_longest_token():
+    assert hold_start("x" * 500) == 500
+    assert hold_start("see AWS_EC2_00") == 4
+    assert hold_start("see AWS_EC2_001 ") == 16
+    assert hold_start("seeAWS_EC") == 9  # not at a word boundary: cannot be a token
+    long_prefix = "AWS_" + "A" * 200
+    assert hold_start(long_prefix) == len(long_prefix)
+
+
+def test_markdown_and_json_escaped_tokens_split_across_input_json_deltas_are_restored():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0", "AWS_VPC_002": 'vpc-"quoted"'}
+    raw_json = json.dumps({"command": "see AWS\\_EC2\\_001 and AWS_VPC_002"})
+    stream = start(0, {"type": "tool_use", "id": "t", "name": "n", "input": {}})
+    for i in range(0, len(raw_json), 3):
+        stream += delta(0, raw_json[i : i + 3], "input_json_delta", "partial_json")
+    stream += b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    restored = blocks_of(restore([stream], dict_lookup(mapping)))[0]["partial_json"]
+    assert json.loads(restored) == {"command": 'see i-0123456789abcdef0 and vpc-"quoted"'}
+
+
+def test_tokens_the_store_does_not_know_are_left_as_they_are():
+    stream = delta(0, "ask about AWS_EC2_999 please")
+    assert blocks_text(restore([stream], dict_lookup({}))) == "ask about AWS_EC2_999 please"
+
+
+def test_an_error_event_message_is_restored():
+    event = {"type": "error", "error": {"type": "overloaded_error", "message": "AWS_EC2_001 is busy"}}
+    raw = f"event: error\ndata: {json.dumps(event)}\n\n".encode()
+    out = restore([raw], dict_lookup({"AWS_EC2_001": "i-0123456789abcdef0"}))
+    [parsed] = SSEParser().feed(out, final=True)
+    assert json.loads(parsed.data)["error"]["message"] == "i-0123456789abcdef0 is busy"
+
+
+def test_every_original_in_the_samples_is_masked_by_the_engine():
+    text, _ = masked(PROMPT)
+    for original in ORIGINALS:
+        assert original not in text
