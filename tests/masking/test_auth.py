@@ -1,0 +1,103 @@
+import asyncio
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from masking.auth import aauthenticate_key, authenticate_key, key_from_headers
+from masking.models import ApiClient, Tenant, hash_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return Tenant.objects.get(slug="default")
+
+
+@pytest.fixture
+def client_and_key(tenant) -> tuple[ApiClient, str]:
+    return ApiClient.objects.create_with_key("ci", tenant)
+
+
+def test_a_key_is_read_from_x_api_key_or_a_bearer_authorization_header():
+    assert key_from_headers({"x-api-key": " awsm_abc "}) == "awsm_abc"
+    assert key_from_headers({"authorization": "Bearer awsm_abc"}) == "awsm_abc"
+    assert key_from_headers({"authorization": "bearer   awsm_abc"}) == "awsm_abc"
+    assert key_from_headers({"authorization": "Basic dXNlcjpwYXNz"}) is None
+    assert key_from_headers({"authorization": "Bearer "}) is None
+    assert key_from_headers({}) is None
+
+
+def test_a_valid_key_authenticates_its_client_with_its_tenant(client_and_key, tenant):
+    client, key = client_and_key
+
+    found = authenticate_key(key)
+
+    assert found == client
+    assert found.tenant == tenant
+
+
+def test_only_the_hash_of_a_key_is_stored(client_and_key):
+    client, key = client_and_key
+
+    row = ApiClient.objects.values().get(pk=client.pk)
+
+    assert key not in [str(value) for value in row.values()]
+    assert row["key_hash"] == hash_api_key(key)
+    assert key.startswith(row["key_hint"])
+
+
+def test_wrong_and_inactive_keys_do_not_authenticate(client_and_key):
+    client, key = client_and_key
+
+    assert authenticate_key(key + "x") is None
+    assert authenticate_key("") is None
+    client.is_active = False
+    client.save()
+    assert authenticate_key(key) is None
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(client_and_key):
+    client, key = client_and_key
+
+    authenticate_key(key)
+    first = ApiClient.objects.get(pk=client.pk).last_used_at
+    authenticate_key(key)
+    assert ApiClient.objects.get(pk=client.pk).last_used_at == first
+
+    ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    authenticate_key(key)
+    assert ApiClient.objects.get(pk=client.pk).last_used_at > first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_async_variant_authenticates_the_same_keys():
+    client, key = ApiClient.objects.create_with_key("async", Tenant.objects.get(slug="default"))
+
+    async def run():
+        return await aauthenticate_key(key), await aauthenticate_key("awsm_nope")
+
+    found, missing = asyncio.run(run())
+    assert found.pk == client.pk
+    assert found.tenant.slug == "default"
+    assert missing is None
+    assert ApiClient.objects.get(pk=client.pk).last_used_at is not None
+
+
+def test_the_admin_shows_a_new_key_once_and_it_works(tenant):
+    admin = get_user_model().objects.create_superuser("root", None, "pw")
+    browser = Client()
+    browser.force_login(admin)
+
+    page = browser.post("/admin/masking/apiclient/add/", {"name": "from-admin", "tenant": tenant.pk})
+
+    assert page.status_code == 200
+    key = page.context["key"]
+    assert key in page.content.decode()
+    assert authenticate_key(key).name == "from-admin"
+    change = browser.get(f"/admin/masking/apiclient/{authenticate_key(key).pk}/change/")
+    assert change.status_code == 200
+    assert key not in change.content.decode()

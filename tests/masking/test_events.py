@@ -1,0 +1,134 @@
+import asyncio
+import json
+import subprocess
+import time
+
+import pytest
+
+from masking import events, masker
+
+pytestmark = pytest.mark.django_db
+
+EC2 = "i-0123456789abcdef0"
+VPC = "vpc-0a1b2c3d4e5f67890"
+TEXT = f"{EC2} in {VPC} and {EC2}"
+
+
+@pytest.fixture
+def subscriber(redis_client):
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(*events.CHANNELS.values())
+
+    def next_event() -> tuple[str, bytes]:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            # Subscription confirmations read here come back as None (ignored): keep reading.
+            message = pubsub.get_message(timeout=0.1)
+            if message is not None:
+                return message["channel"].decode(), message["data"]
+        raise AssertionError("no event published")
+
+    yield next_event
+    pubsub.close()
+
+
+def test_masking_publishes_one_event_with_counts_and_no_original(redis_client, subscriber):
+    masker.mask_texts([TEXT], source="cli", request_id="req-1")
+
+    channel, raw = subscriber()
+    event = json.loads(raw)
+    assert channel == "aws-masker:events:masking"
+    assert event["event_type"] == "masking"
+    assert event["request_id"] == "req-1"
+    assert event["tenant"] == "default"
+    assert event["source"] == "cli"
+    assert event["counts_by_kind"] == {"ec2_instance": 2, "vpc": 1}
+    assert event["total"] == 3
+    assert event["new_mappings"] == 2
+    assert event["unresolved"] == 0
+    assert event["bytes"] == len(TEXT.encode())
+    assert event["duration_ms"] >= 0
+    assert event["timestamp"].endswith("Z")
+    assert set(event) == {
+        "event_id",
+        "event_type",
+        "timestamp",
+        "request_id",
+        "tenant",
+        "source",
+        "counts_by_kind",
+        "total",
+        "new_mappings",
+        "unresolved",
+        "duration_ms",
+        "bytes",
+    }
+    assert EC2.encode() not in raw and VPC.encode() not in raw
+
+
+def test_unmasking_publishes_one_event_with_restored_and_unresolved_counts(redis_client, subscriber):
+    masked = masker.mask_texts([TEXT]).texts
+    subscriber()
+
+    masker.unmask_texts([masked[0] + " AWS_EC2_404"], request_id="req-2")
+
+    channel, raw = subscriber()
+    event = json.loads(raw)
+    assert channel == "aws-masker:events:unmasking"
+    assert event["event_type"] == "unmasking"
+    assert event["counts_by_kind"] == {"ec2_instance": 2, "vpc": 1}
+    assert event["unresolved"] == 1
+    assert EC2.encode() not in raw and VPC.encode() not in raw
+
+
+def test_the_async_publish_returns_at_once_and_is_delivered_in_the_background(redis_client, subscriber):
+    async def run():
+        await masker.amask_texts([TEXT], source="proxy")
+        pending = len(events._background)
+        await events.drain()
+        return pending
+
+    assert asyncio.run(run()) == 1
+    channel, raw = subscriber()
+    assert channel == "aws-masker:events:masking"
+    assert json.loads(raw)["source"] == "proxy"
+    assert not events._background
+
+
+def test_a_failed_publish_is_counted_and_never_raised(redis_server):
+    before = events.failed_count()
+    redis_server.stop()
+    event = events.build_event(events.MASKING, tenant="default", source="api")
+
+    events.publish_event(event, {"mask_operations": 1})
+
+    async def run():
+        await events.apublish_event(event)
+        await events.drain()
+
+    asyncio.run(run())
+    assert events.failed_count() == before + 2
+
+
+def test_a_plain_redis_cli_subscriber_receives_the_events(redis_server, redis_client):
+    cli = subprocess.Popen(
+        ["redis-cli", "-p", str(redis_server.port), "--no-auth-warning", "-a", redis_server.password]
+        + ["SUBSCRIBE", "aws-masker:events:masking"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while redis_client.pubsub_numsub("aws-masker:events:masking")[0][1] < 1:
+            assert time.monotonic() < deadline, "redis-cli did not subscribe"
+            time.sleep(0.02)
+
+        masker.mask_texts([TEXT])
+
+        lines = [cli.stdout.readline().strip() for _ in range(6)]
+    finally:
+        cli.terminate()
+        cli.wait()
+    event = json.loads(lines[-1])
+    assert lines[3:5] == ["message", "aws-masker:events:masking"]
+    assert event["counts_by_kind"] == {"ec2_instance": 2, "vpc": 1}

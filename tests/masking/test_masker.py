@@ -1,0 +1,158 @@
+import asyncio
+
+import pytest
+
+from masking import events, masker, policy, store
+from masking.models import Tenant
+from masking.store import MaskingUnavailable
+
+pytestmark = pytest.mark.django_db
+
+EC2 = "i-0123456789abcdef0"
+VPC = "vpc-0a1b2c3d4e5f67890"
+SECRET_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+
+
+def everything_in(redis_client) -> bytes:
+    """Every key and every string value in the mapping database."""
+    keys = redis_client.keys("*")
+    strings = [redis_client.get(key) for key in keys if redis_client.type(key) == b"string"]
+    return b"\n".join(keys + strings)
+
+
+TEXT = f"Instance {EC2} runs in {VPC}; {EC2} again, key {SECRET_KEY_ID}."
+
+
+def test_it_replaces_each_identifier_with_its_token_and_reports_where_it_put_them(redis_client):
+    result = masker.mask_texts([TEXT])
+
+    (masked,) = result.texts
+    assert masked == "Instance AWS_EC2_001 runs in AWS_VPC_001; AWS_EC2_001 again, key AWS_ACCESS_KEY_001."
+    for entity in result.entities[0]:
+        assert masked[entity.start : entity.end] == entity.token
+    assert [e.kind for e in result.entities[0]] == ["ec2_instance", "vpc", "ec2_instance", "access_key_id"]
+    assert result.counts_by_kind == {"ec2_instance": 2, "vpc": 1, "access_key_id": 1}
+    assert result.new_mappings == 3
+
+
+def test_unmasking_a_masked_text_gives_back_the_original_byte_for_byte(redis_client):
+    masked = masker.mask_texts([TEXT, "nothing here", ""]).texts
+
+    restored = masker.unmask_texts(masked)
+
+    assert restored.texts == [TEXT, "nothing here", ""]
+    assert restored.unresolved == []
+    assert restored.restored == 4
+
+
+def test_masking_the_restored_text_again_gives_the_same_masked_text(redis_client):
+    masked = masker.mask_texts([TEXT]).texts
+
+    again = masker.mask_texts(masker.unmask_texts(masked).texts)
+
+    assert again.texts == masked
+    assert again.new_mappings == 0
+
+
+def test_it_redacts_kinds_whose_policy_is_redact_and_never_stores_them(redis_client, monkeypatch):
+    monkeypatch.setattr(policy, "effective_modes", lambda tenant: {"access_key_id": "redact"})
+
+    result = masker.mask_texts([f"key {SECRET_KEY_ID}"])
+
+    assert result.texts == ["key AWS_ACCESS_KEY_REDACTED"]
+    assert result.entities[0][0].token == "AWS_ACCESS_KEY_REDACTED"
+    assert result.counts_by_kind == {"access_key_id": 1}
+    assert SECRET_KEY_ID.encode() not in everything_in(redis_client)
+
+
+def test_it_leaves_kinds_whose_policy_is_off_untouched(redis_client, monkeypatch):
+    monkeypatch.setattr(policy, "effective_modes", lambda tenant: {"vpc": "off"})
+
+    result = masker.mask_texts([f"{EC2} in {VPC}"])
+
+    assert result.texts == [f"AWS_EC2_001 in {VPC}"]
+    assert result.counts_by_kind == {"ec2_instance": 1}
+
+
+def test_unknown_tokens_are_kept_and_reported_once_each(redis_client):
+    masker.mask_texts([EC2])
+
+    result = masker.unmask_texts(["AWS_EC2_001 and AWS_EC2_777, AWS_EC2_777"])
+
+    assert result.texts == [f"{EC2} and AWS_EC2_777, AWS_EC2_777"]
+    assert result.unresolved == ["AWS_EC2_777"]
+
+
+def test_markdown_escaped_tokens_are_restored_too(redis_client):
+    masker.mask_texts([EC2])
+
+    assert masker.unmask_texts([r"see AWS\_EC2\_001"]).texts == [f"see {EC2}"]
+
+
+def test_a_token_is_only_restored_for_the_tenant_that_owns_it(redis_client):
+    team = Tenant.objects.create(slug="team-b", name="Team B")
+    masked = masker.mask_texts([EC2], team).texts
+
+    assert masker.unmask_texts(masked).unresolved == ["AWS_EC2_001"]
+    assert masker.unmask_texts(masked, team).texts == [EC2]
+
+
+def test_it_masks_every_string_value_of_a_json_document_but_not_its_keys(redis_client):
+    document = {EC2: [VPC, 3, None, {"note": f"on {EC2}"}], "ok": True}
+
+    masked, result, paths = masker.mask_json(document)
+
+    assert masked == {EC2: ["AWS_VPC_001", 3, None, {"note": "on AWS_EC2_001"}], "ok": True}
+    assert paths == [(EC2, 0), (EC2, 3, "note")]
+    assert [[e.token for e in found] for found in result.entities] == [["AWS_VPC_001"], ["AWS_EC2_001"]]
+    restored, unmasked = masker.unmask_json(masked)
+    assert restored == {EC2: [VPC, 3, None, {"note": f"on {EC2}"}], "ok": True}
+    assert unmasked.unresolved == []
+
+
+def test_a_json_document_nested_far_deeper_than_the_recursion_limit_is_masked(redis_client):
+    document = EC2
+    for _ in range(5000):
+        document = [document]
+
+    masked, _, paths = masker.mask_json(document)
+
+    assert len(paths[0]) == 5000
+    for _ in range(5000):
+        masked = masked[0]
+    assert masked == "AWS_EC2_001"
+
+
+def test_the_async_service_masks_and_restores_like_the_sync_one(redis_client):
+    async def run():
+        masked = await masker.amask_texts([TEXT], source="proxy")
+        restored = await masker.aunmask_texts(masked.texts, source="proxy")
+        await events.drain()
+        return masked, restored
+
+    masked, restored = asyncio.run(run())
+
+    assert masked.texts == masker.mask_texts([TEXT]).texts
+    assert restored.texts == [TEXT]
+
+
+def test_it_refuses_to_mask_or_unmask_when_redis_is_down(redis_server):
+    redis_server.stop()
+
+    with pytest.raises(MaskingUnavailable):
+        masker.mask_texts([TEXT])
+    with pytest.raises(MaskingUnavailable):
+        masker.unmask_texts(["AWS_EC2_001"])
+    with pytest.raises(MaskingUnavailable):
+        asyncio.run(masker.amask_texts([TEXT]))
+
+
+def test_unmasking_counts_restored_and_unresolved_tokens(redis_client):
+    masker.mask_texts([EC2])
+
+    masker.unmask_texts(["AWS_EC2_001 AWS_EC2_001 AWS_VPC_404"])
+
+    counts = {k.decode(): int(v) for k, v in redis_client.hgetall(store.COUNTS_KEY).items()}
+    assert counts["unmask_operations"] == 1
+    assert counts["restored_tokens"] == 2
+    assert counts["unresolved_tokens"] == 1
