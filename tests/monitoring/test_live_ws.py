@@ -2,11 +2,13 @@
 
 import asyncio
 import json
+import secrets
 import subprocess
 import sys
 import time
 import uuid
 
+import httpx
 import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
@@ -73,6 +75,44 @@ async def close_code(socket) -> int:
 @pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+
+
+def api_client(base_url: str, session: str) -> httpx.AsyncClient:
+    """The REST API as a logged-in operator: session cookie plus Django's CSRF double submit."""
+    csrf = secrets.token_hex(16)
+    headers = {"Cookie": f"{session}; csrftoken={csrf}", "X-CSRFToken": csrf}
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_client_receives_the_event_of_a_rest_api_mask_call_within_a_second(tmp_path, client, staff):
+    cookie = session_cookie(client, staff)
+    original = "i-0123456789abcdef0"
+    request_id = "live-acceptance-1"
+
+    async def scenario(url):
+        async with api_client(url, cookie) as api, open_socket(url, cookie) as socket:
+            assert (await api.post("/api/v1/mask", json={"text": "warm-up"})).status_code == 200
+            await wait_until_live(socket)
+            started = time.monotonic()
+            response = await api.post(
+                "/api/v1/mask", json={"text": f"{original} is down"}, headers={"x-request-id": request_id}
+            )
+            assert response.status_code == 200, response.text
+            assert original not in response.text
+            while True:
+                remaining = 1.0 - (time.monotonic() - started)
+                frame = await asyncio.wait_for(socket.recv(), max(remaining, 0.01))
+                mine = [e for e in json.loads(frame).get("events", []) if e["request_id"] == request_id]
+                if mine:
+                    break
+            assert original not in frame
+            assert mine[0]["event_type"] == "masking" and mine[0]["source"] == "api"
+            assert mine[0]["total"] == sum(mine[0]["counts_by_kind"].values()) >= 1
+
+    with gateway_process(tmp_path) as url:
+        asyncio.run(scenario(url))
 
 
 @pytest.mark.slow
