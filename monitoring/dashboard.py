@@ -75,7 +75,7 @@ def overview(now: datetime | None = None) -> dict:
         "now": now,
         "redis": health,
         "tasks": task_freshness(now),
-        "kinds_rows": kinds_table(health.kpis.identifiers_today_by_kind if health.kpis else [], month),
+        "kinds_rows": kinds_table(health.kpis.identifiers_today_by_kind if health.kpis else None, month),
         "charts": {
             name: chart_series(granularity, step, points, now) for name, granularity, step, points in CHART_WINDOWS
         },
@@ -200,15 +200,16 @@ def kinds_since(start: datetime) -> list[tuple[str, int]]:
     return sorted(totals.items(), key=lambda kv: -kv[1])
 
 
-def kinds_table(today: list[tuple[str, int]], month: list[tuple[str, int]]) -> list[tuple[str, dict]]:
-    """Rows of (kind, today, 30 days, bar width %), most frequent first."""
-    today_by_kind, month_by_kind = dict(today), dict(month)
+def kinds_table(today: list[tuple[str, int]] | None, month: list[tuple[str, int]]) -> list[tuple[str, dict]]:
+    """Rows of (kind, today, 30 days, bar width %), most frequent first; today is None without Redis."""
+    today_by_kind, month_by_kind = dict(today or []), dict(month)
     kinds = sorted(set(today_by_kind) | set(month_by_kind), key=lambda k: (-month_by_kind.get(k, 0), k))
     largest = max([*month_by_kind.values(), *today_by_kind.values(), 1])
     rows = []
     for kind in kinds:
         n_today, n_month = today_by_kind.get(kind, 0), month_by_kind.get(kind, 0)
-        rows.append((kind, {"today": n_today, "month": n_month, "share": round(100 * max(n_today, n_month) / largest)}))
+        share = round(100 * max(n_today, n_month) / largest)
+        rows.append((kind, {"today": n_today if today is not None else None, "month": n_month, "share": share}))
     return rows
 
 

@@ -10,6 +10,9 @@
     { key: "upstream_errors", label: "Upstream errors", stroke: "#b91c1c" },
   ];
 
+  const compactFormat = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+  const compact = (n) => (n == null ? "" : compactFormat.format(n));
+
   function draw(elementId, series, lines, dateOnly) {
     const element = document.getElementById(elementId);
     if (!element || !window.uPlot) return;
@@ -20,7 +23,7 @@
       series: [{ value: dateOnly ? "{YYYY}-{MM}-{DD}" : "{YYYY}-{MM}-{DD} {HH}:{mm}" }].concat(
         lines.map((line) => ({ label: line.label, stroke: line.stroke, width: 1.5, spanGaps: true }))
       ),
-      axes: [{}, { size: 50 }],
+      axes: [{}, { size: 56, values: (u, ticks) => ticks.map(compact) }],
     };
     const values = [series.t].concat(lines.map((line) => series[line.key]));
     const chart = new uPlot(options, values, element);
