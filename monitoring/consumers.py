@@ -11,9 +11,12 @@ status of a refused handshake (it only sees 1006) and would retry forever.
 
 import asyncio
 import json
+from importlib import import_module
 from urllib.parse import parse_qs
 
+from channels.auth import get_user
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from monitoring.relay import InvalidFilter, Subscription, get_relay, parse_filter
 
@@ -21,6 +24,18 @@ CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_NOT_STAFF = 4403
 CLOSE_BAD_FILTER = 4400
 MAX_EVENTS_PER_FRAME = 500
+# A dashboard stays open for hours: a logout, a password change or a lost staff flag must end
+# the stream too, not only refuse the next connection.
+SESSION_RECHECK_SECONDS = 60
+
+
+def refusal(user) -> tuple[int, str] | None:
+    """The close code and reason for a user who may not watch, or None."""
+    if user is None or not user.is_authenticated:
+        return CLOSE_NOT_AUTHENTICATED, "login required"
+    if not (user.is_active and user.is_staff):
+        return CLOSE_NOT_STAFF, "staff only"
+    return None
 
 
 class LiveEventsConsumer(AsyncWebsocketConsumer):
@@ -28,16 +43,13 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     subscription: Subscription | None = None
-    sender: asyncio.Task | None = None
+    tasks: tuple[asyncio.Task, ...] = ()
 
     async def connect(self) -> None:
         await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_NOT_AUTHENTICATED, reason="login required")
-            return
-        if not (user.is_active and user.is_staff):
-            await self.close(code=CLOSE_NOT_STAFF, reason="staff only")
+        refused = refusal(self.scope.get("user"))
+        if refused:
+            await self.close(code=refused[0], reason=refused[1])
             return
         try:
             event_filter = parse_filter(parse_qs(self.scope.get("query_string", b"").decode("latin1")))
@@ -46,7 +58,10 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=json.dumps({"type": "hello", "filters": event_filter.as_dict()}))
         self.subscription = get_relay().join(event_filter)
-        self.sender = asyncio.create_task(self._forward(self.subscription))
+        self.tasks = (asyncio.create_task(self._forward(self.subscription)),)
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            self.tasks += (asyncio.create_task(self._recheck(session.session_key)),)
 
     async def disconnect(self, code: int) -> None:
         self._stop()
@@ -62,12 +77,24 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
             self._stop()
 
     def _stop(self) -> None:
-        if self.sender is not None:
-            self.sender.cancel()
-            self.sender = None
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        self.tasks = ()
         if self.subscription is not None:
             get_relay().leave(self.subscription)
             self.subscription = None
+
+    async def _recheck(self, session_key: str) -> None:
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        while True:
+            await asyncio.sleep(SESSION_RECHECK_SECONDS)
+            refused = refusal(await get_user({"session": store(session_key)}))
+            if refused:
+                self._stop()
+                await self.close(code=refused[0], reason=refused[1])
+                return
 
     async def _forward(self, subscription: Subscription) -> None:
         queue = subscription.queue

@@ -26,23 +26,24 @@ CHANNEL_PATTERN = "aws-masker:events:*"
 EVENT_TYPES = ("masking", "unmasking", "alert")
 # Only these fields ever leave the server: the publisher promises never to put originals in an
 # event, and this list means a field added there by mistake does not reach a browser either.
-EVENT_FIELDS = (
-    "event_id",
-    "event_type",
-    "timestamp",
-    "request_id",
-    "tenant",
-    "source",
-    "counts_by_kind",
-    "total",
-    "new_mappings",
-    "unresolved",
-    "duration_ms",
-    "bytes",
-    "level",
-    "alert",
-    "message",
-)
+TEXT, NUMBER = (str, type(None)), (int, float)
+EVENT_FIELDS = {
+    "event_id": TEXT,
+    "event_type": TEXT,
+    "timestamp": TEXT,
+    "request_id": TEXT,
+    "tenant": TEXT,
+    "source": TEXT,
+    "counts_by_kind": dict,
+    "total": NUMBER,
+    "new_mappings": NUMBER,
+    "unresolved": NUMBER,
+    "duration_ms": NUMBER,
+    "bytes": NUMBER,
+    "level": TEXT,
+    "alert": TEXT,
+    "message": TEXT,
+}
 QUEUE_SIZE = 2000  # per viewer: 4 s of a 500 events/s burst
 MAX_FILTER_VALUES = 20
 MAX_FILTER_LENGTH = 100
@@ -99,18 +100,23 @@ def parse_filter(query: dict[str, list[str]]) -> EventFilter:
 
 
 def clean_event(data: bytes | str) -> dict | None:
-    """The event as operators may see it, or None if the message is not an event object."""
+    """The event as operators may see it, or None if the message is not an event object.
+
+    Anyone who can publish on the Redis reaches this code, so every field is type-checked: a
+    malformed message must not break the filters (unhashable values) or the relay (deep nesting)."""
     try:
         event = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(event, dict) or event.get("event_type") not in EVENT_TYPES:
         return None
-    cleaned = {name: event[name] for name in EVENT_FIELDS if name in event}
+    cleaned = {
+        name: event[name]
+        for name, accepted in EVENT_FIELDS.items()
+        if name in event and isinstance(event[name], accepted) and not isinstance(event[name], bool)
+    }
     counts = cleaned.get("counts_by_kind")
-    if counts is not None and not (
-        isinstance(counts, dict) and all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values())
-    ):
+    if counts is not None and not all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
         del cleaned["counts_by_kind"]
     return cleaned
 
@@ -186,6 +192,9 @@ class Relay:
                 await self._listen()
             except (redis.RedisError, OSError) as exc:
                 logger.warning("live events: Redis Pub/Sub unavailable (%s); retrying", type(exc).__name__)
+            except Exception:
+                # A relay that died here would freeze every viewer of this process without a word.
+                logger.exception("live events: relay failed; restarting it")
             if self.state == LIVE:
                 failures = 0
             self._set_state(UNAVAILABLE)

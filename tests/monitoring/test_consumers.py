@@ -8,9 +8,12 @@ import uuid
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 
-from monitoring import relay
+from monitoring import consumers, relay
 from monitoring.consumers import LiveEventsConsumer
 
 TIMEOUT = 5
@@ -42,9 +45,11 @@ def publish(redis_client, event: dict, channel: str | None = None) -> None:
 class WebsocketCommunicator(ApplicationCommunicator):
     """A websocket client in memory. (channels.testing's own one imports daphne, which we do not run.)"""
 
-    def __init__(self, application, path: str, user):
+    def __init__(self, application, path: str, user, session=None):
         route, _, query = path.partition("?")
         scope = {"type": "websocket", "path": route, "query_string": query.encode(), "headers": [], "user": user}
+        if session is not None:
+            scope["session"] = session
         super().__init__(application, scope)
 
     async def connect(self, timeout: float) -> bool:
@@ -65,15 +70,15 @@ def run(scenario):
     return asyncio.run(asyncio.wait_for(scenario, timeout=60))
 
 
-async def open_socket(user, query: str = "") -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(LiveEventsConsumer.as_asgi(), f"/ws/events/?{query}", user)
+async def open_socket(user, query: str = "", session=None) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(LiveEventsConsumer.as_asgi(), f"/ws/events/?{query}", user, session)
     assert await communicator.connect(TIMEOUT)
     return communicator
 
 
-async def open_live_socket(user, query: str = "") -> WebsocketCommunicator:
+async def open_live_socket(user, query: str = "", session=None) -> WebsocketCommunicator:
     """A staff socket whose relay is subscribed: what is published from now on reaches it."""
-    communicator = await open_socket(user, query)
+    communicator = await open_socket(user, query, session)
     assert (await communicator.receive_json_from(TIMEOUT))["type"] == "hello"
     assert await communicator.receive_json_from(TIMEOUT) == {"type": "state", "state": "live"}
     return communicator
@@ -257,6 +262,70 @@ def test_a_viewer_that_falls_behind_loses_events_from_its_own_queue_and_is_told_
             dropped += frame["dropped"]
         assert dropped == extra
         assert [e["event_id"] for e in received] == [str(n) for n in range(relay.QUEUE_SIZE)]
+        await socket.disconnect()
+
+    run(scenario())
+
+
+@pytest.mark.django_db
+def test_fields_of_the_wrong_type_are_dropped_and_deeply_nested_messages_skipped(staff, redis_client):
+    odd = an_event(tenant=["acme"], source={"x": 1}, total="3", counts_by_kind={"ec2_instance": "2"})
+    clean = an_event(tenant="acme")
+
+    async def scenario():
+        socket = await open_live_socket(staff, "tenant=acme")
+        redis_client.publish("aws-masker:events:masking", '{"event_type": "masking", "x": ' + "[" * 100_000)
+        publish(redis_client, odd)
+        publish(redis_client, clean)
+        assert await next_events(socket) == [clean]
+        await socket.disconnect()
+
+    run(scenario())
+    assert relay.clean_event(json.dumps(odd)) == {
+        k: v for k, v in odd.items() if k not in {"tenant", "source", "total", "counts_by_kind"}
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_whose_session_ends_while_watching_is_closed_with_4401(client, staff, monkeypatch):
+    monkeypatch.setattr(consumers, "SESSION_RECHECK_SECONDS", 0.1)
+    client.force_login(staff)
+    key = client.session.session_key
+
+    async def scenario():
+        socket = await open_live_socket(staff, session=SessionStore(key))
+        await database_sync_to_async(Session.objects.filter(session_key=key).delete)()
+        assert (await socket.receive_output(TIMEOUT))["code"] == 4401
+        await socket.disconnect()
+
+    run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_who_loses_the_staff_flag_while_watching_is_closed_with_4403(client, staff, monkeypatch):
+    monkeypatch.setattr(consumers, "SESSION_RECHECK_SECONDS", 0.1)
+    client.force_login(staff)
+
+    async def scenario():
+        socket = await open_live_socket(staff, session=SessionStore(client.session.session_key))
+        await database_sync_to_async(type(staff).objects.filter(pk=staff.pk).update)(is_staff=False)
+        assert (await socket.receive_output(TIMEOUT))["code"] == 4403
+        await socket.disconnect()
+
+    run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_with_a_valid_staff_session_keeps_watching(client, staff, redis_client, monkeypatch):
+    monkeypatch.setattr(consumers, "SESSION_RECHECK_SECONDS", 0.05)
+    client.force_login(staff)
+    event = an_event()
+
+    async def scenario():
+        socket = await open_live_socket(staff, session=SessionStore(client.session.session_key))
+        await asyncio.sleep(0.3)  # several re-checks
+        publish(redis_client, event)
+        assert await next_events(socket) == [event]
         await socket.disconnect()
 
     run(scenario())
