@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+import traceback
 import uuid
 
 import httpx
@@ -64,6 +65,12 @@ async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
         logger.warning("upstream failed: %s (request %s)", exc.status, call.request_id)
         response = json_error(HttpError(exc.status, "api_error", exc.message))
         call.finished(response.status_code, upstream_error=True)
+    except Exception as exc:
+        # The message may quote the payload: log where it failed, never what it said.
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        logger.error("proxy failed: %s (request %s)\n%s", type(exc).__name__, call.request_id, where)
+        response = json_error(HttpError(500, "api_error", "Internal error."))
+        call.finished(response.status_code)
     response[REQUEST_ID_HEADER] = call.request_id
     return response
 

@@ -3,6 +3,9 @@ import pytest
 from masking.connection import reset_clients
 from tests.redis_server import SERVER, RedisServer
 
+# The proxy tests' fixtures: a fake Claude upstream, a gateway key, the gateway in-process.
+pytest_plugins = ["tests.masking.gateway"]
+
 
 @pytest.fixture
 def redis_server() -> RedisServer:

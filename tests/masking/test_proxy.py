@@ -1,0 +1,244 @@
+import json
+import threading
+
+import httpx
+import pytest
+
+from masking.models import ApiClient, Tenant
+from masking.proxy import REQUEST_ID_HEADER
+from masking.streaming import SSEParser
+from tests.live import gateway_process
+from tests.masking.fake_upstream import TOOL
+from tests.masking.gateway import UPSTREAM_KEY, headers, message
+from tests.masking.samples import ORIGINALS, PROMPT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def assert_no_original(raw: bytes) -> None:
+    for original in ORIGINALS:
+        assert original.encode() not in raw
+
+
+def mixed_request() -> dict:
+    """Identifiers in every place a Messages request carries text."""
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "system": [{"type": "text", "text": f"You help the team running vpc-12345678. Context: {PROMPT}"}],
+        "tools": [{**TOOL, "description": "Runs commands against vpc-12345678 only."}],
+        "messages": [
+            {"role": "user", "content": "What runs in vpc-0f1e2d3c4b5a69788?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Let me look at i-0123456789abcdef0."},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_01",
+                        "name": TOOL["name"],
+                        "input": {"command": "aws ec2 describe-instances --instance-ids i-0123456789abcdef0"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": PROMPT}]},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": PROMPT}},
+                    {"type": "text", "text": PROMPT},
+                ],
+            },
+        ],
+    }
+
+
+def test_the_upstream_never_sees_an_original_and_the_client_gets_them_back(gateway, upstream, api_key):
+    response = gateway.post("/v1/messages", json=mixed_request(), headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert_no_original(upstream.last.body)
+    assert "AWS_EC2_" in upstream.last.body.decode()
+    assert response.json()["content"] == [{"type": "text", "text": PROMPT + "\n" + PROMPT}]
+
+
+def test_model_ids_signatures_and_images_reach_the_upstream_unchanged(gateway, upstream, api_key):
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    thinking = {"type": "thinking", "thinking": "plain thoughts", "signature": "EqQBCkYIARgCIkD"}
+    body = mixed_request()
+    body["messages"][1]["content"].insert(0, thinking)
+    body["messages"][2]["content"].append(image)
+
+    gateway.post("/v1/messages", json=body, headers=headers(api_key))
+
+    sent = upstream.last.json
+    assert sent["model"] == "claude-sonnet-4-5"
+    assert sent["messages"][1]["content"][0] == thinking
+    assert sent["messages"][1]["content"][2]["id"] == "toolu_01"
+    assert sent["messages"][2]["content"][-1] == image
+    assert sent["tools"][0]["name"] == TOOL["name"]
+
+
+def test_a_streamed_answer_is_restored_byte_for_byte(gateway, upstream, api_key):
+    upstream.chunk_size = 1
+    response = gateway.post("/v1/messages", json=message(PROMPT, stream=True), headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert_no_original(upstream.last.body)
+    assert streamed_text(response.content) == PROMPT
+
+
+def streamed_text(raw: bytes) -> str:
+    events = [json.loads(event.data) for event in SSEParser().feed(raw, final=True)]
+    return "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+
+
+def test_a_tool_call_is_restored_in_the_answer(gateway, upstream, api_key):
+    upstream.reply = "tool"
+    response = gateway.post("/v1/messages", json=message(PROMPT, tools=[TOOL]), headers=headers(api_key))
+
+    [block] = response.json()["content"]
+    assert block["type"] == "tool_use" and block["id"] == "toolu_01"
+    assert block["input"] == {"command": PROMPT}
+    assert_no_original(upstream.last.body)
+
+
+def test_count_tokens_is_forwarded_masked(gateway, upstream, api_key):
+    response = gateway.post("/v1/messages/count_tokens", json=message(PROMPT), headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert response.json()["input_tokens"] > 0
+    assert upstream.last.path == "/v1/messages/count_tokens"
+    assert_no_original(upstream.last.body)
+
+
+def test_anthropic_headers_and_the_query_string_pass_through_but_hop_by_hop_headers_do_not(gateway, upstream, api_key):
+    sent_headers = headers(
+        api_key,
+        **{"anthropic-beta": "tools-2024-04-04", "anthropic-custom": "x", "te": "trailers", "cookie": "a=b"},
+    )
+    gateway.post("/v1/messages?beta=true", json=message("hi"), headers=sent_headers)
+
+    received = upstream.last
+    assert received.query == "beta=true"
+    assert received.headers["anthropic-version"] == "2023-06-01"
+    assert received.headers["anthropic-beta"] == "tools-2024-04-04"
+    assert received.headers["anthropic-custom"] == "x"
+    assert "te" not in received.headers and "cookie" not in received.headers
+
+
+def test_the_gateway_key_stays_with_the_gateway_and_its_own_upstream_key_is_used(gateway, upstream, api_key):
+    gateway.post("/v1/messages", json=message("hi"), headers={"authorization": f"Bearer {api_key}"})
+
+    assert upstream.last.headers["x-api-key"] == UPSTREAM_KEY
+    assert "authorization" not in upstream.last.headers
+    assert api_key not in json.dumps(upstream.last.headers)
+
+
+def test_a_tenant_with_its_own_upstream_key_uses_it(gateway, upstream):
+    tenant = Tenant.objects.create(slug="team-a", name="Team A", upstream_api_key="sk-ant-team-a")
+    key = ApiClient.objects.create_with_key("team a", tenant)[1]
+
+    gateway.post("/v1/messages", json=message("hi"), headers=headers(key))
+
+    assert upstream.last.headers["x-api-key"] == "sk-ant-team-a"
+
+
+@pytest.mark.parametrize(
+    ("client_headers", "expected"),
+    [
+        ({"x-api-key": "sk-ant-users-own"}, ("x-api-key", "sk-ant-users-own")),
+        ({"authorization": "Bearer sk-ant-oat-users-own"}, ("authorization", "Bearer sk-ant-oat-users-own")),
+    ],
+)
+def test_passthrough_mode_forwards_the_clients_own_key_as_it_was_sent(
+    gateway, upstream, settings, default_tenant, client_headers, expected
+):
+    settings.GATEWAY_AUTH_MODE = "passthrough"
+
+    response = gateway.post("/v1/messages", json=message(PROMPT), headers=client_headers)
+
+    assert response.status_code == 200
+    name, value = expected
+    assert upstream.last.headers[name] == value
+    assert UPSTREAM_KEY not in json.dumps(upstream.last.headers)
+    assert_no_original(upstream.last.body)
+
+
+def test_upstream_response_headers_come_back_with_the_gateway_request_id(gateway, upstream, api_key):
+    response = gateway.post("/v1/messages", json=message("hi"), headers=headers(api_key))
+
+    assert response.headers["request-id"] == "req_fake_01"
+    assert len(response.headers[REQUEST_ID_HEADER]) == 32
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_the_masking_event_carries_the_response_request_id(gateway, upstream, api_key, redis_client):
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe("aws-masker:events:masking")
+    pubsub.get_message(timeout=1)  # the subscription confirmation
+
+    response = gateway.post("/v1/messages", json=message(PROMPT), headers=headers(api_key))
+
+    event = json.loads(pubsub.get_message(timeout=5)["data"])
+    assert event["request_id"] == response.headers[REQUEST_ID_HEADER]
+    assert event["source"] == "proxy"
+    assert event["total"] >= len(ORIGINALS) - 1
+    assert_no_original(json.dumps(event).encode())
+    pubsub.close()
+
+
+def test_a_conversation_sent_back_is_remasked_to_the_tokens_the_model_saw(gateway, upstream, api_key):
+    upstream.reply = "thinking"
+    first_request = message(PROMPT, thinking={"type": "enabled", "budget_tokens": 1024})
+    first = gateway.post("/v1/messages", json=first_request, headers=headers(api_key)).json()
+    model_saw = upstream.last.json["messages"][0]["content"]
+    assert first["content"][0]["thinking"] == PROMPT  # restored for the client
+
+    second_request = dict(first_request)
+    second_request["messages"] = [
+        *first_request["messages"],
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": "And i-0123456789abcdef0?"},
+    ]
+    gateway.post("/v1/messages", json=second_request, headers=headers(api_key))
+
+    resent = upstream.last.json["messages"][1]["content"]
+    assert resent[0]["thinking"] == model_saw and resent[1]["text"] == model_saw
+    assert upstream.invalid_signatures == 0
+    assert_no_original(upstream.last.body)
+
+
+def test_the_first_event_reaches_the_client_before_the_upstream_stream_ends(upstream, api_key, tmp_path):
+    upstream.hold = threading.Event()
+    with gateway_process(tmp_path, ANTHROPIC_UPSTREAM_URL=upstream.url, ANTHROPIC_API_KEY=UPSTREAM_KEY) as url:
+        with httpx.stream(
+            "POST", f"{url}/v1/messages", json=message(PROMPT, stream=True), headers=headers(api_key), timeout=30
+        ) as response:
+            parser, seen, chunks = SSEParser(), [], response.iter_raw()
+            while "content_block_delta" not in seen:
+                seen += [json.loads(e.data)["type"] for e in parser.feed(next(chunks))]
+            assert not upstream.hold.is_set()  # the upstream is still holding the rest of its answer
+            upstream.hold.set()
+            rest = b"".join(chunks)
+    assert seen[0] == "message_start"
+    assert "message_stop" in rest.decode()
+
+
+def test_a_client_that_goes_away_mid_stream_cancels_the_upstream_request(upstream, api_key, tmp_path):
+    upstream.hold = threading.Event()
+    with gateway_process(tmp_path, ANTHROPIC_UPSTREAM_URL=upstream.url, ANTHROPIC_API_KEY=UPSTREAM_KEY) as url:
+        with httpx.stream(
+            "POST", f"{url}/v1/messages", json=message(PROMPT, stream=True), headers=headers(api_key), timeout=30
+        ) as response:
+            next(response.iter_raw())
+        assert upstream.disconnected.wait(20)
+
+
+def test_the_gateway_answers_through_several_uvicorn_workers(upstream, api_key, tmp_path):
+    env = {"ANTHROPIC_UPSTREAM_URL": upstream.url, "ANTHROPIC_API_KEY": UPSTREAM_KEY}
+    with gateway_process(tmp_path, workers=2, **env) as url:
+        responses = [httpx.post(f"{url}/v1/messages", json=message(PROMPT), headers=headers(api_key)) for _ in range(4)]
+    assert {r.status_code for r in responses} == {200}
+    assert all(r.json()["content"][0]["text"] == PROMPT for r in responses)
