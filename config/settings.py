@@ -192,7 +192,7 @@ ROLLUP_DAY_RETENTION_DAYS = env_int("ROLLUP_DAY_RETENTION_DAYS", 0, minimum=0)
 TASKRUN_RETENTION_DAYS = env_int("TASKRUN_RETENTION_DAYS", 14, minimum=1)
 
 # --- Redis backups (monitoring/backups.py, docs/backups.md) ---------------------------------------
-BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_DIR = Path(env_str("BACKUP_DIR") or VAR_DIR / "backups")
 BACKUP_INTERVAL_SECONDS = env_int("BACKUP_INTERVAL_SECONDS", 6 * 3600, minimum=60)
 BACKUP_KEEP_LAST = env_int("BACKUP_KEEP_LAST", 7, minimum=1)
 BACKUP_KEEP_DAYS = env_int("BACKUP_KEEP_DAYS", 7, minimum=0)
