@@ -1,44 +1,232 @@
-"""Skeleton engine with a few kinds; the engine owner replaces it (see docs/contracts.md)."""
+"""Find AWS identifiers in text: `scan(text) -> [Match(start, end, kind)]`, pure, no I/O.
 
+Two backends give the same answers. "hyperscan" runs every rule's gate in one linear-time pass over
+the UTF-8 bytes and confirms each hit with the rule's bounded regex; "python" runs the bounded
+regexes alone (used when the hyperscan module cannot be imported, or when MASKING_ENGINE=python).
+Overlaps are resolved in one pass: leftmost start, then the most specific rule, then the longest.
+"""
+
+import os
 import re
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+from masking.patterns import KINDS, POLICIES, PROTECT, RULES, Kind, Rule
+
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised on platforms without the wheel
+    hyperscan = None
+
+__all__ = ["BACKENDS", "KINDS", "POLICIES", "Kind", "Match", "available_backends", "default_backend", "scan"]
+
+BACKENDS = ("hyperscan", "python")
+ENV_BACKEND = "MASKING_ENGINE"
 
 
-@dataclass(frozen=True, slots=True)
-class Kind:
-    name: str
-    prefix: str
-    default_policy: str = "mask"
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     start: int
     end: int
     kind: str
 
 
-KINDS = {
-    k.name: k
-    for k in [
-        Kind("ec2_instance", "EC2"),
-        Kind("vpc", "VPC"),
-        Kind("account_id", "ACCOUNT"),
-        Kind("iam_role_arn", "IAM_ROLE"),
-        Kind("access_key_id", "ACCESS_KEY"),
-        Kind("secret_access_key", "SECRET_KEY", "redact"),
-    ]
-}
-
-_PATTERNS = [
-    ("iam_role_arn", r"arn:aws:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}"),
-    ("ec2_instance", r"\bi-(?:[0-9a-f]{17}|[0-9a-f]{8})\b"),
-    ("vpc", r"\bvpc-(?:[0-9a-f]{17}|[0-9a-f]{8})\b"),
-    ("access_key_id", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-    ("account_id", r"(?<=\"Account\": \")\d{12}\b"),
-]
-_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS))
+def available_backends() -> tuple[str, ...]:
+    return BACKENDS if hyperscan is not None else ("python",)
 
 
-def scan(text: str, extra_rules=()) -> list[Match]:
-    return [Match(m.start(), m.end(), m.lastgroup) for m in _RE.finditer(text)]
+def default_backend() -> str:
+    wanted = os.environ.get(ENV_BACKEND, "").strip().lower()
+    if wanted not in ("", *BACKENDS):
+        raise ValueError(f"{ENV_BACKEND} must be one of {', '.join(BACKENDS)}")
+    return "python" if wanted == "python" or hyperscan is None else "hyperscan"
+
+
+class RuleSet:
+    """Rules compiled once: the Python regexes always, one Hyperscan database when available."""
+
+    def __init__(self, rules: Sequence[Rule], priority_base: int = 0):
+        self.rules = tuple(rules)
+        self.priority_base = priority_base
+        self.regexes = [re.compile(rule.regex.encode()) for rule in self.rules]
+        self.valued = [rx.groupindex.get("v", 0) for rx in self.regexes]
+        self._db = None
+        self._local = threading.local()
+
+    def database(self):
+        if self._db is None:
+            self._db = compile_database([rule.gate or rule.regex for rule in self.rules])
+        return self._db
+
+    def scratch(self):
+        # Hyperscan releases the GIL while scanning: each thread needs its own scratch space.
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self.database())
+        return scratch
+
+
+def compile_database(expressions: Sequence[str]):
+    database = hyperscan.Database()
+    database.compile(
+        expressions=[expression.encode() for expression in expressions],
+        ids=list(range(len(expressions))),
+        flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(expressions),
+    )
+    return database
+
+
+_BUILTIN = RuleSet(RULES)
+# Every built-in identifier contains one of these; text without any of them cannot match.
+_MAYBE = re.compile(r"[0-9:-]|ucket|UCKET|A[A-Z]{2}A|oGZXIvYXdz")
+
+
+def scan(text: str, extra_rules: Iterable = (), backend: str | None = None) -> list[Match]:
+    """The identifiers in `text`, in order, non-overlapping. `extra_rules`: see masking.rules."""
+    extra = tuple(extra_rules)
+    if not extra and not _MAYBE.search(text):
+        return []
+    backend = backend or default_backend()
+    is_ascii = text.isascii()
+    data = text.encode("ascii") if is_ascii else text.encode("utf-8", "surrogatepass")
+    candidates: list[tuple] = []
+    protected: list[tuple[int, int]] = []
+    find = _hyperscan_candidates if backend == "hyperscan" else _python_candidates
+    find(_BUILTIN, data, candidates, protected)
+    if extra:
+        compiled = tuple(rule for rule in extra if hasattr(rule, "rule"))
+        if compiled:
+            find(_extra_rule_set(compiled), data, candidates, protected)
+        for index, rule in enumerate(rule for rule in extra if not hasattr(rule, "rule")):
+            _database_candidates(rule, len(RULES) + len(compiled) + index, data, candidates)
+    spans = _resolve(candidates, protected)
+    if is_ascii:
+        return [Match(*span) for span in spans]
+    return _to_text_offsets(data, spans)
+
+
+@lru_cache(maxsize=64)
+def _extra_rule_set(custom_rules: tuple) -> RuleSet:
+    return RuleSet([custom.rule for custom in custom_rules], priority_base=len(RULES))
+
+
+def _database_candidates(rule, priority: int, data: bytes, candidates: list) -> None:
+    """A rule handed over as a compiled Hyperscan database (`.kind`, `.database`): leftmost-longest."""
+    hits: list[tuple[int, int, int]] = []
+    rule.database.scan(data, match_event_handler=_collect, context=hits, scratch=_scratch_for(rule.database))
+    for start, neg_end, _ in hits:
+        candidates.append((start, priority, start + neg_end, -neg_end, rule.kind))
+
+
+_foreign_scratch = threading.local()
+
+
+def _scratch_for(database):
+    cache = getattr(_foreign_scratch, "by_id", None)
+    if cache is None or len(cache) > 64:
+        cache = _foreign_scratch.by_id = {}
+    entry = cache.get(id(database))
+    if entry is None or entry[0] is not database:
+        entry = cache[id(database)] = (database, hyperscan.Scratch(database))
+    return entry[1]
+
+
+def _collect(rule_id: int, start: int, end: int, flags: int, hits: list) -> None:
+    hits.append((start, -end, rule_id))
+
+
+def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
+    hits: list[tuple[int, int, int]] = []
+    rule_set.database().scan(data, match_event_handler=_collect, context=hits, scratch=rule_set.scratch())
+    if not hits:
+        return
+    hits.sort()  # by start, longest gate first: the confirming regex sees the widest window
+    rules, regexes, valued, size = rule_set.rules, rule_set.regexes, rule_set.valued, len(data)
+    confirmed_until: dict[int, int] = {}
+    for start, neg_end, rule_id in hits:
+        rule = rules[rule_id]
+        end = -neg_end
+        if rule.gate is not None:
+            if start < confirmed_until.get(rule_id, 0):
+                continue  # inside what this rule already matched: the same identifier again
+            match = regexes[rule_id].search(data, start, min(size, end + rule.reach))
+            if match is None:
+                continue
+            confirmed_until[rule_id] = match.end()
+            start, end = match.span(valued[rule_id])
+        _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
+
+
+def _python_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
+    lowered = None
+    for rule_id, rule in enumerate(rule_set.rules):
+        if rule.needles:
+            lowered = data.lower() if lowered is None else lowered
+            if not any(needle in lowered for needle in rule.needles):
+                continue
+        regex, group, position = rule_set.regexes[rule_id], rule_set.valued[rule_id], 0
+        while (match := regex.search(data, position)) is not None:
+            start, end = match.span(group)
+            kept = _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
+            position = max(match.end(), match.start() + 1) if kept else match.start() + 1
+
+
+def _add(rule_set: RuleSet, rule_id: int, rule: Rule, data: bytes, start: int, end: int, candidates, protected):
+    if rule.trim:
+        while end > start and data[end - 1] in rule.trim:
+            end -= 1
+    kind = rule.classify(data, start, end) if rule.classify is not None else rule.kind
+    if kind:
+        candidates.append((start, rule_set.priority_base + rule_id, start - end, end, kind))
+    elif kind == PROTECT:
+        protected.append((start, end))
+    return kind is not None
+
+
+def _resolve(candidates: list, protected: list) -> list[tuple[int, int, str]]:
+    candidates.sort()
+    spans, taken_until = [], 0
+    if protected:
+        protected = _merge(protected)
+    guard, guards = 0, len(protected)
+    for start, _, _, end, kind in candidates:
+        if start < taken_until:
+            continue
+        while guard < guards and protected[guard][1] <= start:
+            guard += 1
+        if guard < guards and protected[guard][0] < end:
+            continue
+        spans.append((start, end, kind))
+        taken_until = end
+    return spans
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    spans.sort()
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _to_text_offsets(data: bytes, spans: list[tuple[int, int, str]]) -> list[Match]:
+    """Byte offsets to str offsets, widened to whole characters, in one pass over the text."""
+    matches, byte_pos, char_pos, size = [], 0, 0, len(data)
+
+    def char_offset(offset: int) -> int:
+        nonlocal byte_pos, char_pos
+        char_pos += len(data[byte_pos:offset].decode("utf-8", "surrogatepass"))
+        byte_pos = offset
+        return char_pos
+
+    for start, end, kind in spans:
+        while start > 0 and data[start] & 0xC0 == 0x80:
+            start -= 1
+        while end < size and data[end] & 0xC0 == 0x80:
+            end += 1
+        matches.append(Match(char_offset(start), char_offset(end), kind))
+    return matches

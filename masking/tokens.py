@@ -1,17 +1,27 @@
-"""Token grammar: `AWS_<PREFIX>_<NNN>`. Skeleton: the engine owner completes it (see docs/contracts.md)."""
+"""Token grammar: `AWS_<PREFIX>_<NNN>` (see docs/contracts.md).
+
+PREFIX is one to four upper-case segments joined by underscores, each starting with a letter (so the
+number, all digits, is never mistaken for part of it); NNN has at least 3 digits and grows past 999.
+A model may rewrite `_` as `\\_` (Markdown) and that again as `\\\\_` inside JSON: both are recognised
+and canonicalised. Redaction markers (`AWS_<PREFIX>_REDACTED`) are not tokens: never restored.
+"""
 
 import re
 from dataclasses import dataclass
 
 REDACTED_SUFFIX = "REDACTED"
+PREFIX_PATTERN = r"[A-Z][A-Z0-9]{0,11}(?:_[A-Z][A-Z0-9]{0,11}){0,3}"
+MAX_NUMBER_DIGITS = 12
+_MAX_SEGMENT, _MAX_SEGMENTS, _MAX_ESCAPES = 12, 4, 2
 
+# The longest text find_tokens can return: "AWS", then each of up to four prefix segments and the
+# number preceded by an underscore carrying up to two backslashes.
+TOKEN_MAX_LEN = len("AWS") + _MAX_SEGMENTS * (_MAX_ESCAPES + 1 + _MAX_SEGMENT) + (_MAX_ESCAPES + 1 + MAX_NUMBER_DIGITS)
 
-def format_token(prefix: str, number: int) -> str:
-    return f"AWS_{prefix}_{number:03d}"
-
-
-def redaction_marker(prefix: str) -> str:
-    return f"AWS_{prefix}_{REDACTED_SUFFIX}"
+_PREFIX_RE = re.compile(PREFIX_PATTERN)
+_TOKEN_RE = re.compile(
+    rf"(?<![A-Za-z0-9_])AWS(?:\\{{0,2}}_[A-Z][A-Z0-9]{{0,11}}){{1,4}}\\{{0,2}}_[0-9]{{3,{MAX_NUMBER_DIGITS}}}(?![A-Za-z0-9_])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +31,21 @@ class TokenMatch:
     token: str
 
 
-# Prefixes are upper-case words joined by underscores; numbers have at least 3 digits.
-_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_])AWS(?:\\{0,2}_[A-Z0-9]+)+?\\{0,2}_(\d{3,})(?![A-Za-z0-9_])")
-TOKEN_MAX_LEN = 64
+def is_valid_prefix(prefix: str) -> bool:
+    return _PREFIX_RE.fullmatch(prefix) is not None
+
+
+def format_token(prefix: str, number: int) -> str:
+    if not is_valid_prefix(prefix) or not 0 < number < 10**MAX_NUMBER_DIGITS:
+        raise ValueError("token prefix or number outside the token grammar")
+    return f"AWS_{prefix}_{number:03d}"
+
+
+def redaction_marker(prefix: str) -> str:
+    return f"AWS_{prefix}_{REDACTED_SUFFIX}"
 
 
 def find_tokens(text: str) -> list[TokenMatch]:
+    if "AWS" not in text:
+        return []
     return [TokenMatch(m.start(), m.end(), m.group(0).replace("\\", "")) for m in _TOKEN_RE.finditer(text)]

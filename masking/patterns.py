@@ -1,0 +1,464 @@
+"""The AWS identifier catalogue: kinds (token prefix, default policy) and the rules that find them.
+
+Every rule is a Python regex over UTF-8 bytes (lookarounds allowed, every repetition bounded) and,
+when that regex is not something Hyperscan can run as is, a `gate`: a Hyperscan expression that
+fires once near each candidate (it consumes a terminator instead of looking ahead). The engine runs
+all gates in one Hyperscan pass and confirms each hit with the rule's regex inside the gate's span;
+the pure-Python backend runs the regexes alone. See docs/engine.md.
+"""
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MASK, REDACT, OFF = "mask", "redact", "off"
+PROTECT = ""  # a rule's kind, or a classifier's answer: leave this span and everything inside it alone
+POLICIES = (MASK, REDACT, OFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str
+    prefix: str
+    default_policy: str = MASK
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: str  # PROTECT: a span to leave alone with everything inside it (tokens), never emitted
+    regex: str  # Python syntax; group `v`, when present, is the identifier inside the match
+    gate: str | None = None  # Hyperscan expression when `regex` cannot be used directly
+    classify: Callable[[bytes, int, int], str | None] | None = None  # final kind, or None to drop
+    needles: tuple[bytes, ...] = ()  # python backend: skip the rule unless one occurs (lower-cased)
+    reach: int = 2  # bytes the regex may look past the gate's end
+    trim: bytes = b""  # trailing bytes never part of the identifier (sentence punctuation)
+
+
+_KIND_LIST = [
+    # EC2 and VPC resource ids
+    ("ec2_instance", "EC2"),
+    ("ami", "AMI"),
+    ("ebs_volume", "VOLUME"),
+    ("ebs_snapshot", "SNAPSHOT"),
+    ("security_group", "SG"),
+    ("vpc", "VPC"),
+    ("subnet", "SUBNET"),
+    ("internet_gateway", "IGW"),
+    ("egress_only_igw", "EIGW"),
+    ("nat_gateway", "NAT"),
+    ("network_interface", "ENI"),
+    ("vpc_endpoint", "VPCE"),
+    ("vpc_peering", "PCX"),
+    ("transit_gateway", "TGW"),
+    ("tgw_attachment", "TGW_ATTACH"),
+    ("route_table", "RTB"),
+    ("network_acl", "ACL"),
+    ("dhcp_options", "DOPT"),
+    ("eip_allocation", "EIPALLOC"),
+    ("eip_association", "EIPASSOC"),
+    ("efs_filesystem", "EFS"),
+    ("vpn_connection", "VPN"),
+    ("vpn_gateway", "VGW"),
+    ("customer_gateway", "CGW"),
+    ("launch_template", "LT"),
+    ("key_pair", "KEY_PAIR"),
+    ("capacity_reservation", "CR"),
+    ("placement_group", "PG"),
+    ("ec2_resource", "EC2_RES"),
+    # ARNs
+    ("iam_role_arn", "IAM_ROLE"),
+    ("iam_user_arn", "IAM_USER"),
+    ("iam_group_arn", "IAM_GROUP"),
+    ("iam_policy_arn", "IAM_POLICY"),
+    ("iam_instance_profile_arn", "IAM_PROFILE"),
+    ("sts_assumed_role_arn", "ASSUMED_ROLE"),
+    ("lambda_arn", "LAMBDA"),
+    ("ecs_arn", "ECS"),
+    ("eks_arn", "EKS"),
+    ("elb_arn", "ELB"),
+    ("rds_arn", "RDS"),
+    ("dynamodb_arn", "DYNAMODB"),
+    ("sns_arn", "SNS"),
+    ("sqs_arn", "SQS"),
+    ("kms_arn", "KMS"),
+    ("secret_arn", "SECRET"),
+    ("ssm_arn", "SSM"),
+    ("cloudformation_arn", "CFN"),
+    ("stepfunctions_arn", "SFN"),
+    ("kinesis_arn", "KINESIS"),
+    ("log_group_arn", "LOG_GROUP"),
+    ("acm_arn", "ACM"),
+    ("ecr_arn", "ECR"),
+    ("s3_arn", "S3_ARN"),
+    ("arn", "ARN"),
+    # accounts and credentials
+    ("account_id", "ACCOUNT"),
+    ("access_key_id", "ACCESS_KEY"),
+    ("iam_unique_id", "IAM_ID"),
+    ("secret_access_key", "SECRET_KEY", REDACT),
+    ("session_token", "SESSION_TOKEN", REDACT),
+    # storage, hostnames, other ids, addresses
+    ("s3_bucket", "S3_BUCKET"),
+    ("ec2_private_dns", "PRIVATE_DNS"),
+    ("ec2_public_dns", "PUBLIC_DNS"),
+    ("rds_endpoint", "RDS_HOST"),
+    ("elasticache_endpoint", "CACHE_HOST"),
+    ("elb_dns", "ELB_HOST"),
+    ("api_gateway_host", "APIGW_HOST"),
+    ("cloudfront_domain", "CLOUDFRONT_HOST"),
+    ("eks_endpoint", "EKS_HOST"),
+    ("aws_hostname", "AWS_HOST"),
+    ("cloudfront_distribution", "CLOUDFRONT"),
+    ("route53_zone", "R53_ZONE"),
+    ("kms_key_id", "KMS_KEY"),
+    ("acm_certificate_id", "ACM_CERT"),
+    ("ipv4_private", "PRIVATE_IP"),
+    ("ipv4_public", "PUBLIC_IP"),
+    ("ipv6", "IPV6"),
+]
+KINDS: dict[str, Kind] = {k.name: k for k in (Kind(*entry) for entry in _KIND_LIST)}
+
+# --- building blocks ------------------------------------------------------------------------
+HEX_ID = r"(?:[0-9a-f]{17}|[0-9a-f]{8})"
+HEX17 = r"[0-9a-f]{17}"
+REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]{4,9}-\d"
+BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4 = rf"{OCTET}(?:\.{OCTET}){{3}}"
+SLASH = r"(?:/|\\/)"  # JSON may escape slashes
+SEP = r"""["']?\s{0,3}[:=]\s{0,3}["']?"""  # label then value: `"Key": "v"`, `key = v`, `KEY=v`
+OPT_SEP = r"""["']?\s{0,3}[:=]?\s{0,3}["']?"""  # the same, or prose: `account 123456789012`
+ARN_HEAD = r"arn:(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):[a-z0-9-]{1,64}:[a-z0-9-]{0,32}:(?:[0-9]{12}|aws)?:"
+ARN_CHARS = r"A-Za-z0-9+=,.@_/:*$#%-"
+LABEL_END = r"(?:\z|[^A-Za-z0-9_.-]|\.(?:\z|[^a-z0-9]))"  # gate terminator after a bucket-like value
+
+
+def _unbounded(pattern: str) -> str:
+    """Hyperscan refuses large bounded repeats under leftmost-start matching; a gate may be wider."""
+    return re.sub(r"\{(\d+),(\d+)\}", lambda m: f"{{{m[1]},}}" if int(m[2]) > 8 else m[0], pattern)
+
+
+# --- classifiers ----------------------------------------------------------------------------
+_ARN_KINDS = {
+    "lambda": "lambda_arn",
+    "ecs": "ecs_arn",
+    "eks": "eks_arn",
+    "elasticloadbalancing": "elb_arn",
+    "rds": "rds_arn",
+    "dynamodb": "dynamodb_arn",
+    "sns": "sns_arn",
+    "sqs": "sqs_arn",
+    "kms": "kms_arn",
+    "secretsmanager": "secret_arn",
+    "ssm": "ssm_arn",
+    "cloudformation": "cloudformation_arn",
+    "states": "stepfunctions_arn",
+    "kinesis": "kinesis_arn",
+    "firehose": "kinesis_arn",
+    "logs": "log_group_arn",
+    "acm": "acm_arn",
+    "ecr": "ecr_arn",
+    "s3": "s3_arn",
+}
+_IAM_KINDS = {
+    "role": "iam_role_arn",
+    "user": "iam_user_arn",
+    "group": "iam_group_arn",
+    "policy": "iam_policy_arn",
+    "instance-profile": "iam_instance_profile_arn",
+}
+
+
+def classify_arn(data: bytes, start: int, end: int) -> str | None:
+    _, _, service, _, account, resource = data[start:end].decode("ascii").split(":", 5)
+    resource = resource.replace("\\/", "/")
+    if account == "aws" or resource.startswith(("alias/aws/", "parameter/aws/")):
+        return PROTECT
+    if not account and service == "states":  # service integrations: arn:aws:states:::sqs:sendMessage
+        return PROTECT
+    if service == "iam":
+        return _IAM_KINDS.get(resource.split("/", 1)[0], "arn")
+    if service == "sts":
+        return "sts_assumed_role_arn" if resource.startswith("assumed-role/") else "arn"
+    return _ARN_KINDS.get(service, "arn")
+
+
+_VERSION_BEFORE = re.compile(rb"(?i:version|release|ver|rev|build|v)[\s:=]{0,3}\Z")
+_SPECIAL_V4 = {b"0.0.0.0", b"169.254.169.254", b"169.254.169.253", b"169.254.170.2", b"255.255.255.255"}
+
+
+def classify_ipv4(data: bytes, start: int, end: int) -> str | None:
+    value = data[start:end]
+    if value in _SPECIAL_V4 or _VERSION_BEFORE.search(data, max(0, start - 10), start):
+        return None
+    try:
+        address = ipaddress.IPv4Address(value.decode("ascii"))
+    except ValueError:
+        return None
+    first = value.split(b".", 1)[0]
+    if first in (b"0", b"127", b"255") or address.is_multicast:
+        return None
+    return "ipv4_private" if address.is_private or address in _CGNAT else "ipv4_public"
+
+
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def classify_ipv6(data: bytes, start: int, end: int) -> str | None:
+    value = data[start:end].decode("ascii")
+    try:
+        address = ipaddress.IPv6Address(value)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified or not any(c.isdigit() for c in value):
+        return None
+    groups = [g for g in value.split(":") if g]
+    if len(groups) < 3 and max(map(len, groups)) < 3:  # `a[1::2]` is a slice, not an address
+        return None
+    return "ipv6"
+
+
+_YAML_WORDS = {b"true", b"false", b"null", b"none", b"yes", b"no", b"name", b"bucket"}
+
+
+def classify_bucket(data: bytes, start: int, end: int) -> str | None:
+    value = data[start:end]
+    if b".." in value or value in _YAML_WORDS or re.fullmatch(rb"[0-9.]+", value):
+        return None
+    return "s3_bucket"
+
+
+def classify_distribution(data: bytes, start: int, end: int) -> str | None:
+    return "cloudfront_distribution" if any(48 <= c <= 57 for c in data[start:end]) else None
+
+
+def _not_before_digit_group(kind: str) -> Callable[[bytes, int, int], str | None]:
+    def classify(data: bytes, start: int, end: int) -> str | None:
+        return None if data[end : end + 1] == b"-" and data[end + 1 : end + 2].isdigit() else kind
+
+    return classify
+
+
+# --- the rules, most specific first ---------------------------------------------------------
+def _ids(kind: str, prefixes: str, legacy: bool = True) -> Rule:
+    return Rule(kind, rf"\b(?:{prefixes})-{HEX_ID if legacy else HEX17}\b")
+
+
+def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str = SEP, **options) -> Rule:
+    """`label` + separator + value; the regex marks the value. A variable-length value needs a
+    `gate_value` that consumes its terminator, so the gate fires once per value, not once per byte."""
+    regex = rf"{label}{sep}(?P<v>{value})"
+    return Rule(kind, regex, gate=_unbounded(f"{label}{sep}") + (gate_value or _unbounded(value)), **options)
+
+
+_MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,}|REDACTED)"
+_ACCOUNT_LABEL = r"""(?:\b(?i:[a-z_]{0,30}account(?:[ _-]?(?:ids?|number|no))?|owner[ _-]?ids?)|"AWS")"""
+_SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
+_SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
+_SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
+_S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
+_BUCKET_FIELD = r"(?i:bucket(?:_?name)?|s3_?bucket(?:_?name)?)"
+
+RULES: list[Rule] = [
+    Rule(PROTECT, _MASKED_SHAPE, gate=r"AWS(?:\\{0,2}_[A-Z0-9]+)+\\{0,2}_(?:[0-9]{3}|REDACTED)", needles=(b"aws",)),
+    Rule(
+        "arn",
+        rf"\b{ARN_HEAD}(?:[{ARN_CHARS}]|\\/){{1,2048}}",
+        gate=rf"\b{_unbounded(ARN_HEAD)}(?:[{ARN_CHARS}]|\\/)+(?:\z|[^{ARN_CHARS}])",
+        classify=classify_arn,
+        needles=(b"arn:",),
+        trim=b".,:;",
+    ),
+    # hostnames (whole name is the identifier)
+    Rule(
+        "ec2_public_dns", rf"\bec2-{OCTET}(?:-{OCTET}){{3}}\.(?:compute-1|{REGION}\.compute)\.amazonaws\.com(?:\.cn)?\b"
+    ),
+    Rule("ec2_private_dns", rf"\bip-{OCTET}(?:-{OCTET}){{3}}(?:\.(?:{REGION}\.compute|ec2)\.internal)?\b"),
+    Rule(
+        "rds_endpoint",
+        rf"\b(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,3}}{REGION}\.rds\.amazonaws\.com(?:\.cn)?\b",
+        gate=rf"[a-z0-9][a-z0-9.-]*\.{REGION}\.rds\.amazonaws\.com",
+        needles=(b".rds.",),
+    ),
+    Rule(
+        "elasticache_endpoint",
+        r"\b(?:[a-z0-9][a-z0-9-]{0,62}\.){1,5}[a-z]{3,5}[0-9]\.cache\.amazonaws\.com(?:\.cn)?\b",
+        gate=r"[a-z0-9][a-z0-9.-]*\.[a-z]{3,5}[0-9]\.cache\.amazonaws\.com",
+        needles=(b".cache.",),
+    ),
+    Rule(
+        "elb_dns",
+        rf"\b(?:dualstack\.)?[a-z0-9][a-z0-9-]{{0,80}}\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com(?:\.cn)?\b",
+        gate=rf"[a-z0-9][a-z0-9.-]*\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com",
+        needles=(b"elb.",),
+    ),
+    Rule("api_gateway_host", rf"\b[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
+    Rule("cloudfront_domain", r"\bd[a-z0-9]{12,14}\.cloudfront\.net\b"),
+    Rule("eks_endpoint", rf"\b[A-F0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
+    Rule(
+        "aws_hostname",
+        rf"\b(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
+        rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
+        rf"|{REGION}\.elasticbeanstalk\.com)\b",
+        gate=rf"[a-z0-9][a-z0-9.-]*\.(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
+        rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
+        rf"|{REGION}\.elasticbeanstalk\.com)",
+        needles=(b".amazonaws.com", b".on.aws", b".elasticbeanstalk.com"),
+    ),
+    # S3 buckets (only the bucket name)
+    Rule(
+        "s3_bucket",
+        rf"(?<![A-Za-z0-9_.-])(?P<v>{BUCKET})\.{_S3_HOST}\b",
+        gate=rf"[a-z0-9][a-z0-9.-]*\.{_unbounded(_S3_HOST)}",
+        classify=classify_bucket,
+        needles=(b".s3",),
+    ),
+    Rule(
+        "s3_bucket",
+        rf"(?<![A-Za-z0-9_.-]){_S3_HOST}{SLASH}(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
+        gate=rf"{_unbounded(_S3_HOST)}{SLASH}[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        classify=classify_bucket,
+        needles=(b"amazonaws.com",),
+    ),
+    Rule(
+        "s3_bucket",
+        rf"\bs3[an]?://(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
+        gate=rf"\bs3[an]?://[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        classify=classify_bucket,
+        needles=(b"s3",),
+    ),
+    Rule(
+        "s3_bucket",
+        rf"""(?:"{_BUCKET_FIELD}"\s{{0,3}}:\s{{0,3}}"|\b{_BUCKET_FIELD}\s{{0,3}}(?:=\s{{0,3}}"|:\s{{1,3}}["']?))"""
+        rf"(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
+        gate=rf"""(?:"{_BUCKET_FIELD}"\s*:\s*"|\b{_BUCKET_FIELD}\s*(?:=\s*"|:\s+["']?))"""
+        rf"[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        classify=classify_bucket,
+        needles=(b"bucket",),
+    ),
+    # credentials
+    Rule(
+        "session_token",
+        rf"(?<![A-Za-z0-9+/])(?P<v>{_SESSION_PREFIX}(?:[A-Za-z0-9+=]|\\?/){{20,8192}})",
+        gate=rf"{_SESSION_PREFIX}(?:[A-Za-z0-9+=]|\\?/){{20,}}(?:\z|[^A-Za-z0-9+/=])",
+        needles=(b"iqojb3jpz2lu", b"fwogzxivyxdz", b"fqogzxivyxdz"),
+    ),
+    _labelled(
+        "session_token",
+        _SESSION_LABEL,
+        r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
+        r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
+        needles=(b"token",),
+    ),
+    _labelled(
+        "secret_access_key",
+        _SECRET_LABEL,
+        r"(?:[A-Za-z0-9+]|\\?/){40}(?![A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])",
+        needles=(b"secret",),
+    ),
+    Rule("access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
+    Rule("iam_unique_id", r"\b(?:AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA)[A-Z0-9]{16}\b"),
+    # account ids: in AWS hostnames and URLs, or after a label that says so
+    Rule(
+        "account_id",
+        r"\b(?P<v>[0-9]{12})\.dkr\.ecr\.",
+        gate=r"\b[0-9]{12}\.dkr\.ecr\.",
+        needles=(b".dkr.ecr.",),
+    ),
+    Rule(
+        "account_id",
+        rf"\b(?:sqs\.{REGION}\.amazonaws\.com(?:\.cn)?|(?:{REGION}\.)?queue\.amazonaws\.com){SLASH}(?P<v>[0-9]{{12}})\b",
+        gate=rf"\b(?:sqs\.{REGION}\.amazonaws\.com(?:\.cn)?|(?:{REGION}\.)?queue\.amazonaws\.com){SLASH}[0-9]{{12}}\b",
+        needles=(b"amazonaws.com",),
+    ),
+    _labelled(
+        "account_id",
+        _ACCOUNT_LABEL,
+        r"[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4}",
+        sep=OPT_SEP + "#?",
+        classify=_not_before_digit_group("account_id"),
+        needles=(b"account", b"owner", b'"aws"'),
+    ),
+    # other AWS ids that only the context tells apart
+    _labelled(
+        "route53_zone",
+        rf"(?:\bhostedzone{SLASH}|\b(?i:hosted[ _-]?zone[ _-]?id))",
+        r"Z[A-Z0-9]{8,32}\b",
+        sep=r"""(?:["']?\s{0,3}[:=]?\s{0,3}["']?)""",
+        needles=(b"hostedzone", b"hosted"),
+    ),
+    _labelled(
+        "cloudfront_distribution",
+        r"""(?:\b(?i:distribution[ _-]?id|distribution)|"Id")""",
+        r"E[A-Z0-9]{11,13}\b",
+        sep=r"""(?:["']?\s{0,3}[:=/]?\s{0,3}["']?|\\/)""",
+        classify=classify_distribution,
+        needles=(b"distribution", b'"id"'),
+    ),
+    _labelled(
+        "kms_key_id",
+        rf"(?:\b(?i:(?:kms|target|source)[ _-]?key[ _-]?id|key[ _-]?id|kms[ _-]?key)|\bkey{SLASH})",
+        rf"(?:{UUID}|mrk-[0-9a-f]{{32}})\b",
+        sep=OPT_SEP,
+        needles=(b"key",),
+    ),
+    Rule("kms_key_id", r"\bmrk-[0-9a-f]{32}\b"),
+    _labelled(
+        "acm_certificate_id",
+        rf"(?:\bcertificate{SLASH}|\b(?i:certificate[ _-]?id))",
+        rf"{UUID}\b",
+        sep=OPT_SEP,
+        needles=(b"certificate",),
+    ),
+    # resource ids: `<prefix>-<8 or 17 hex>`
+    _ids("ec2_instance", "i"),
+    _ids("ami", "ami"),
+    _ids("ebs_volume", "vol"),
+    _ids("ebs_snapshot", "snap"),
+    _ids("security_group", "sg"),
+    _ids("vpc", "vpc"),
+    _ids("subnet", "subnet"),
+    _ids("internet_gateway", "igw"),
+    _ids("egress_only_igw", "eigw"),
+    _ids("nat_gateway", "nat", legacy=False),
+    _ids("network_interface", "eni"),
+    _ids("vpc_endpoint", "vpce"),
+    _ids("vpc_peering", "pcx"),
+    _ids("tgw_attachment", "tgw-attach"),
+    _ids("transit_gateway", "tgw"),
+    _ids("route_table", "rtb"),
+    _ids("network_acl", "acl"),
+    _ids("dhcp_options", "dopt"),
+    _ids("eip_allocation", "eipalloc"),
+    _ids("eip_association", "eipassoc"),
+    _ids("efs_filesystem", "fs|fsap"),
+    _ids("vpn_connection", "vpn"),
+    _ids("vpn_gateway", "vgw"),
+    _ids("customer_gateway", "cgw"),
+    _ids("launch_template", "lt", legacy=False),
+    _ids("key_pair", "key", legacy=False),
+    _ids("capacity_reservation", "cr", legacy=False),
+    _ids("placement_group", "pg", legacy=False),
+    _ids("ec2_resource", "r|sgr|tgw-rtb|lgw|ipam|ipam-pool|ipam-scope|vpce-svc", legacy=False),
+    _ids("ec2_resource", "pl|fl|sir"),
+    # addresses
+    Rule(
+        "ipv4_public",
+        rf"(?<![0-9A-Za-z_.])(?P<v>{IPV4})(?![0-9A-Za-z_]|[.-][0-9])",
+        gate=rf"(?:^|[^0-9A-Za-z_.]){IPV4}(?:\z|[^0-9A-Za-z_.-]|[.-](?:\z|[^0-9]))",
+        classify=classify_ipv4,
+    ),
+    Rule(
+        "ipv6",
+        rf"(?<![0-9A-Za-z_:.])(?P<v>[0-9A-Fa-f:]{{2,39}}(?:(?<=:){IPV4})?)(?![0-9A-Za-z_:]|\.[0-9])",
+        gate=r"(?:^|[^0-9A-Za-z_:.])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+        r"|(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)"
+        r"(?:\z|[^0-9A-Za-z_:])",
+        classify=classify_ipv6,
+        needles=(b":",),
+        reach=16,
+    ),
+]
