@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 _READ_TIMEOUT = 60.0  # the server sends a newline every second while its BGSAVE runs
 _CHUNK = 1 << 20
-_EOF_MARK_LEN = 40
 
 
 class BackupError(Exception):
@@ -81,7 +80,10 @@ def _expect_ok(reader, what: str) -> None:
 
 
 def stream_snapshot(dest: Path, url: str | None = None, timeout: float | None = None) -> None:
-    """Ask the server for a full resync (SYNC) and write the RDB payload it sends to `dest`."""
+    """Ask the server for a full resync (SYNC) and write the RDB payload it sends to `dest`.
+
+    Without `REPLCONF capa eof` the server always sends a disk-based snapshot: `$<length>` and then
+    exactly that many bytes, preceded by keep-alive newlines while its BGSAVE runs."""
     target = RedisTarget.from_url(url or settings.MASKING_REDIS_URL)
     deadline = time.monotonic() + (timeout or settings.BACKUP_TIMEOUT_SECONDS)
     with _open(target) as sock, sock.makefile("rb") as reader:
@@ -94,11 +96,10 @@ def stream_snapshot(dest: Path, url: str | None = None, timeout: float | None = 
         reader.readline()
         sock.sendall(_command("SYNC"))
         header = _read_bulk_header(reader, deadline)
+        if not header.isdigit():  # "EOF:<mark>" is a diskless transfer, only sent to replicas asking for it
+            raise BackupError("the server answered SYNC with an unexpected transfer format")
         with open(dest, "wb") as out:
-            if header.startswith(b"EOF:"):
-                _copy_until_mark(reader, out, header[4:], deadline)
-            else:
-                _copy_exactly(reader, out, int(header), deadline)
+            _copy_exactly(reader, out, int(header), deadline)
             out.flush()
             os.fsync(out.fileno())
 
@@ -127,20 +128,6 @@ def _copy_exactly(reader, out, size: int, deadline: float) -> None:
         remaining -= len(chunk)
         if time.monotonic() > deadline:
             raise BackupError("timed out while receiving the snapshot")
-
-
-def _copy_until_mark(reader, out, mark: bytes, deadline: float) -> None:
-    """Diskless transfers end with the 40-byte mark announced in the header instead of a length."""
-    tail = b""
-    while not tail.endswith(mark):
-        chunk = reader.read1(_CHUNK)
-        if not chunk:
-            raise BackupError("the connection closed before the end of the snapshot")
-        out.write(chunk)
-        tail = (tail + chunk)[-_EOF_MARK_LEN:]
-        if time.monotonic() > deadline:
-            raise BackupError("timed out while receiving the snapshot")
-    out.truncate(out.tell() - _EOF_MARK_LEN)
 
 
 def copy_from_volume(dest: Path, client: redis.Redis, source: Path, timeout: float | None = None) -> None:

@@ -41,6 +41,18 @@ def test_it_streams_a_snapshot_over_the_replication_protocol(redis_server, redis
     assert rdb.verify_file(dest).keys_by_db == {0: 1, 2: 1}
 
 
+def test_it_waits_through_keep_alive_newlines_while_the_server_saves(redis_server, redis_client, tmp_path):
+    redis_client.set("aws:mask:i-0abc", "AWS_EC2_001")
+    redis_client.set("aws:unmask:AWS_EC2_001", "i-0abc")
+    redis_client.config_set("rdb-key-save-delay", 1_200_000)  # µs per key: a BGSAVE of over two seconds
+    try:
+        backups.stream_snapshot(tmp_path / "slow.rdb", url=redis_server.url + "/0")
+    finally:
+        redis_client.config_set("rdb-key-save-delay", 0)
+
+    assert rdb.verify_file(tmp_path / "slow.rdb").keys_by_db == {0: 2}
+
+
 def test_the_replication_stream_refuses_a_wrong_password(redis_server, tmp_path):
     url = f"redis://:wrong@127.0.0.1:{redis_server.port}/0"
     with pytest.raises(backups.BackupError, match="AUTH refused"):
