@@ -190,7 +190,8 @@ def test_the_dashboard_page_shows_the_numbers_to_an_operator(operator_client, re
     assert "10.00%" in html
     assert "ec2_instance" in html
     assert 'id="dashboard-charts"' in html
-    assert "/dashboard/live/" in html and "/admin/masking/" in html and "/admin/monitoring/backuprecord/" in html
+    for link in ("/dashboard/live/", "/admin/masking/mapping/", "/admin/monitoring/backuprecord/"):
+        assert f'href="{link}"' in html
     assert "original-0" not in html
 
 
