@@ -12,7 +12,7 @@ from config.celery import app
 from monitoring.models import StatsRollup, TaskRun
 from monitoring.taskruns import task_freshness, task_run
 from monitoring.tasks import prune_rollups, rollup_stats
-from tests.live import ROOT
+from tests.live import ROOT, celery_worker
 
 NOW = datetime(2026, 11, 25, 14, 37, 12, tzinfo=UTC)
 
@@ -92,3 +92,14 @@ def test_a_crontab_entry_is_late_only_after_its_next_slot_has_passed():
     # due at 03:00 the next day; the grace is 2 minutes plus a tenth of the period (2.4 h)
     assert [t.state for t in task_freshness(datetime(2026, 11, 26, 5, 20, tzinfo=UTC))] == ["ok"]
     assert [t.state for t in task_freshness(datetime(2026, 11, 26, 5, 30, tzinfo=UTC))] == ["late"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_rolls_up_and_leaves_its_task_run(tmp_path, redis_client):
+    redis_client.hincrby("aws:stats:counts", "identifiers", 12)
+    with celery_worker(tmp_path):
+        summary = rollup_stats.delay().get(timeout=60)
+    assert summary["identifiers"] == 12
+    assert TaskRun.objects.get().status == "success"
+    assert StatsRollup.objects.get(granularity="day").identifiers == 12
