@@ -76,10 +76,10 @@ _buffer = _Buffer()
 
 def _queue(pipe, taken: dict[str, float]) -> None:
     for name, amount in taken.items():
-        if float(amount).is_integer():
-            pipe.hincrby(METRICS_KEY, name, int(amount))
-        else:
+        if name.endswith(":sum"):  # a float field refuses HINCRBY even for a whole increment
             pipe.hincrbyfloat(METRICS_KEY, name, amount)
+        else:
+            pipe.hincrby(METRICS_KEY, name, int(amount))
 
 
 def flush() -> None:

@@ -191,3 +191,13 @@ def test_every_uvicorn_worker_answers_with_the_same_cluster_wide_totals(tmp_path
         scrapes = {httpx.get(f"{url}/metrics", timeout=10).text for _ in range(8)}
     totals = {samples(text)[("aws_masker_mask_operations_total", ())] for text in scrapes}
     assert totals == {6}
+
+
+@pytest.mark.django_db
+def test_whole_and_fractional_durations_add_up_in_any_order(client):
+    for latency in (1.0, 0.5, 1.0, 2.0):
+        metrics.observe_upstream(latency)
+    values = samples(scrape(client))
+    assert values[("aws_masker_upstream_latency_seconds_sum", ())] == pytest.approx(4.5)
+    assert values[("aws_masker_upstream_latency_seconds_count", ())] == 4
+    assert ("aws_masker_redis_errors_total", (("operation", "metrics"),)) not in values
