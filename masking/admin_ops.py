@@ -1,11 +1,14 @@
 """Admin pages for operations: mappings (Redis), the audit log, masking policy and custom rules."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.urls import path
 
-from masking import admin_views
-from masking.models import AuditLog, Mapping
+from masking import admin_views, custom_rules
+from masking.engine import KINDS
+from masking.models import AuditLog, CustomRule, KindPolicy, Mapping
 
 
 @admin.register(Mapping)
@@ -41,3 +44,63 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class KindPolicyForm(forms.ModelForm):
+    kind = forms.ChoiceField()
+
+    class Meta:
+        model = KindPolicy
+        fields = ["tenant", "kind", "mode"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        custom = CustomRule.objects.order_by("kind").values_list("kind", flat=True).distinct()
+        kinds = [(name, f"{name} (default: {kind.default_policy})") for name, kind in sorted(KINDS.items())]
+        self.fields["kind"].choices = kinds + [(name, f"{name} (custom rule)") for name in custom]
+
+
+@admin.register(KindPolicy)
+class KindPolicyAdmin(admin.ModelAdmin):
+    form = KindPolicyForm
+    list_display = ["kind", "mode", "tenant_label", "updated_at"]
+    list_filter = ["mode", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["kind"]
+
+    @admin.display(description="tenant", ordering="tenant__slug")
+    def tenant_label(self, obj: KindPolicy) -> str:
+        return obj.tenant.slug if obj.tenant else "all tenants"
+
+
+@admin.register(CustomRule)
+class CustomRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "prefix", "tenant_label", "enabled", "updated_at"]
+    list_filter = ["enabled", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["name", "kind", "prefix"]
+    fields = ["name", "tenant", "pattern", "kind", "prefix", "enabled", "examples"]
+    change_form_template = "admin/masking/customrule/change_form.html"
+
+    @admin.display(description="tenant", ordering="tenant__slug")
+    def tenant_label(self, obj: CustomRule) -> str:
+        return obj.tenant.slug if obj.tenant else "all tenants"
+
+    def get_urls(self):
+        test_view = self.admin_site.admin_view(self.test_rule_view)
+        return [path("test/", test_view, name="masking_customrule_test"), *super().get_urls()]
+
+    def test_rule_view(self, request):
+        """What a rule would mask in pasted text; the text is neither stored nor logged."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        if request.method != "POST":
+            return JsonResponse({"error": "POST a pattern and a text."}, status=405)
+        try:
+            masked, found = custom_rules.preview(
+                request.POST.get("pattern", ""), request.POST.get("prefix", ""), request.POST.get("text", "")
+            )
+        except custom_rules.RuleError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        matches = [{"start": f.start, "end": f.end, "text": f.text} for f in found]
+        return JsonResponse({"masked": masked, "matches": matches})

@@ -6,4 +6,5 @@ class MaskingConfig(AppConfig):
     verbose_name = "Masking"
 
     def ready(self) -> None:
-        from masking import admin_ops  # noqa: F401 - registers the operations admin pages
+        # Registers the operations admin pages; connects the policy-changed signals.
+        from masking import admin_ops, policy  # noqa: F401

@@ -13,7 +13,7 @@ from typing import TextIO
 import redis
 
 from masking.connection import get_redis
-from masking.models import DEFAULT_TENANT
+from masking.store import mask_key, unmask_key
 
 SCAN_COUNT = 500
 MAX_SCANNED_KEYS = 20_000
@@ -51,18 +51,6 @@ def token_prefix(token: str) -> str:
 
 def is_token(text: str) -> bool:
     return bool(_TOKEN_RE.match(text))
-
-
-def namespace(tenant: str) -> str:
-    return "aws:" if tenant == DEFAULT_TENANT else f"aws:t:{tenant}:"
-
-
-def mask_key(original: str, tenant: str) -> str:
-    return f"{namespace(tenant)}mask:{original}"
-
-
-def unmask_key(token: str, tenant: str) -> str:
-    return f"{namespace(tenant)}unmask:{token}"
 
 
 def _glob_escape(text: str) -> str:

@@ -118,6 +118,7 @@ def mask_texts(
 ) -> MaskResult:
     """Mask every text; raises store.MaskingUnavailable rather than return anything unmasked."""
     started = time.perf_counter()
+    policy.refresh()
     plan = _plan_masking(texts, tenant)
     result = _apply_masking(plan, store.get_or_create_tokens(plan.items, tenant, plan.counts))
     events.publish_event(_masking_event(result, texts, tenant, source, request_id, started))
@@ -128,6 +129,7 @@ async def amask_texts(
     texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
 ) -> MaskResult:
     started = time.perf_counter()
+    await policy.arefresh()
     plan = _plan_masking(texts, tenant)
     result = _apply_masking(plan, await store.aget_or_create_tokens(plan.items, tenant, plan.counts))
     await events.apublish_event(_masking_event(result, texts, tenant, source, request_id, started))

@@ -2,6 +2,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 DEFAULT_TENANT = "default"
@@ -135,6 +136,12 @@ class KindPolicy(models.Model):
     def __str__(self) -> str:
         return f"{self.kind}: {self.mode} ({self.tenant or 'all tenants'})"
 
+    def clean(self) -> None:
+        from masking.engine import KINDS
+
+        if self.kind not in KINDS and not CustomRule.objects.filter(kind=self.kind).exists():
+            raise ValidationError({"kind": f"Unknown kind {self.kind!r}: not built in, and no custom rule has it."})
+
 
 class CustomRule(models.Model):
     """An operator-defined identifier pattern, masked like a built-in kind."""
@@ -158,3 +165,19 @@ class CustomRule(models.Model):
     @property
     def example_lines(self) -> list[str]:
         return [line.strip() for line in self.examples.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        from masking import custom_rules
+
+        errors = custom_rules.check_names(self.kind, self.prefix)
+        others = CustomRule.objects.exclude(pk=self.pk)
+        if others.filter(prefix=self.prefix).exclude(kind=self.kind).exists():
+            errors.setdefault("prefix", "Another custom kind already uses this prefix.")
+        if others.filter(kind=self.kind).exclude(prefix=self.prefix).exists():
+            errors.setdefault("prefix", "Rules of the same kind share one prefix.")
+        try:
+            custom_rules.validate(self.pattern, self.example_lines)
+        except custom_rules.RuleError as exc:
+            errors["pattern"] = str(exc)
+        if errors:
+            raise ValidationError(errors)

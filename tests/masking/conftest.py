@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from masking import mappings
+from masking.models import Tenant
 
 OPERATOR_PERMS = [
     "view_mapping",
@@ -40,17 +41,23 @@ def _client_for(user) -> Client:
 
 
 @pytest.fixture
-def superuser(db):
+def default_tenant(db) -> Tenant:
+    # Migration 0002 creates it, but a transactional test elsewhere may have flushed the table.
+    return Tenant.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
+
+
+@pytest.fixture
+def superuser(default_tenant):
     return get_user_model().objects.create_superuser("root", None, None)
 
 
 @pytest.fixture
-def operator(db):
+def operator(default_tenant):
     return _staff("olivia", OPERATOR_PERMS)
 
 
 @pytest.fixture
-def viewer(db):
+def viewer(default_tenant):
     return _staff("victor", VIEWER_PERMS)
 
 
