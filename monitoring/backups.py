@@ -197,7 +197,7 @@ def run_backup() -> BackupRecord:
         os.replace(partial, final)
         _fsync_dir(directory)
         record.file, record.size_bytes, record.sha256 = str(final), final.stat().st_size, _sha256(final)
-        summary = rdb.prove_restorable(final, binary=settings.BACKUP_REDIS_SERVER)
+        summary = rdb.prove_restorable(final, settings.BACKUP_REDIS_SERVER, settings.BACKUP_TIMEOUT_SECONDS)
         record.redis_version = summary.redis_version or record.redis_version
         record.key_count = summary.keys_by_db.get(settings.REDIS_DB, 0)
         record.verified, record.status = True, BackupRecord.Status.OK

@@ -53,7 +53,8 @@ def restore_mappings(path: Path, live: redis.Redis | None = None) -> RestoreRepo
     live = live or get_redis()
     report = RestoreReport()
     databases = max([16, *(db + 1 for db in summary.keys_by_db)])
-    with rdb.scratch_server(path, binary=settings.BACKUP_REDIS_SERVER, databases=databases) as server:
+    scratch = rdb.scratch_server(path, settings.BACKUP_REDIS_SERVER, databases, settings.BACKUP_TIMEOUT_SECONDS)
+    with scratch as server:
         with server.client(settings.REDIS_DB) as source:
             in_file, seen = source.dbsize(), 0
             for keys in batched(source.scan_iter(count=1000), _BATCH):
