@@ -63,9 +63,7 @@ def test_off_leaves_the_kind_alone(saved):
 
 
 @pytest.mark.django_db
-def test_saving_or_deleting_a_policy_bumps_the_version_after_commit(
-    saved, redis_client, django_capture_on_commit_callbacks
-):
+def test_saving_or_deleting_a_policy_bumps_the_version_after_commit(saved, committing, redis_client):
     rule = saved(kind="vpc", mode="off")
     assert redis_client.get(policy.VERSION_KEY) == b"1"
     with committing():
