@@ -9,6 +9,7 @@ Overlaps are resolved in one pass: leftmost start, then the most specific rule, 
 import os
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -51,12 +52,18 @@ class RuleSet:
         self.priority_base = priority_base
         self.regexes = [re.compile(rule.regex.encode()) for rule in self.rules]
         self.valued = [rx.groupindex.get("v", 0) for rx in self.regexes]
+        # Rules whose Hyperscan hits are final: no confirming regex, classifier or trimming.
+        self.plain = [
+            rule.kind if rule.gate is None and rule.classify is None and not rule.trim else None for rule in self.rules
+        ]
         self._db = None
         self._local = threading.local()
 
     def database(self):
         if self._db is None:
-            self._db = compile_database([rule.gate or rule.regex for rule in self.rules])
+            self._db = compile_database(
+                [rule.gate or rule.regex for rule in self.rules], [rule.lookback == 0 for rule in self.rules]
+            )
         return self._db
 
     def scratch(self):
@@ -67,12 +74,14 @@ class RuleSet:
         return scratch
 
 
-def compile_database(expressions: Sequence[str]):
+def compile_database(expressions: Sequence[str], leftmost: Sequence[bool] | None = None):
+    """One Hyperscan database; `leftmost[i]`: report where expression i starts (default: all)."""
+    leftmost = leftmost or [True] * len(expressions)
     database = hyperscan.Database()
     database.compile(
         expressions=[expression.encode() for expression in expressions],
         ids=list(range(len(expressions))),
-        flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(expressions),
+        flags=[hyperscan.HS_FLAG_SOM_LEFTMOST if som else 0 for som in leftmost],
     )
     return database
 
@@ -143,10 +152,19 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
         return
     hits.sort()  # by start, longest gate first: the confirming regex sees the widest window
     rules, regexes, valued, size = rule_set.rules, rule_set.regexes, rule_set.valued, len(data)
+    plain, base = rule_set.plain, rule_set.priority_base
     confirmed_until: dict[int, int] = {}
+    ends_only = []
     for start, neg_end, rule_id in hits:
+        kind = plain[rule_id]
+        if kind:
+            candidates.append((start, base + rule_id, start + neg_end, -neg_end, kind))
+            continue
         rule = rules[rule_id]
         end = -neg_end
+        if rule.lookback:
+            ends_only.append((end, rule_id))
+            continue
         if rule.gate is not None:
             if start < confirmed_until.get(rule_id, 0):
                 continue  # inside what this rule already matched: the same identifier again
@@ -156,6 +174,18 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
             confirmed_until[rule_id] = match.end()
             start, end = match.span(valued[rule_id])
         _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
+    ends_only.sort()
+    for end, rule_id in ends_only:
+        rule, done = rules[rule_id], confirmed_until.get(rule_id, 0)
+        if end <= done:
+            continue
+        window = regexes[rule_id].finditer(data, max(done, end - rule.lookback), min(size, end + rule.reach))
+        match = deque(window, maxlen=1)  # the last match in the window is the one ending here
+        if match:
+            match = match[0]
+            confirmed_until[rule_id] = match.end()
+            start, stop = match.span(valued[rule_id])
+            _add(rule_set, rule_id, rule, data, start, stop, candidates, protected)
 
 
 def _python_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:

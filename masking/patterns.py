@@ -32,6 +32,9 @@ class Rule:
     classify: Callable[[bytes, int, int], str | None] | None = None  # final kind, or None to drop
     needles: tuple[bytes, ...] = ()  # python backend: skip the rule unless one occurs (lower-cased)
     reach: int = 2  # bytes the regex may look past the gate's end
+    # > 0: the gate only finds where a match ends (no start-of-match tracking, which is costly for
+    # a variable-length start); the regex then looks for it within `lookback` bytes before that end.
+    lookback: int = 0
     trim: bytes = b""  # trailing bytes never part of the identifier (sentence punctuation)
 
 
@@ -186,24 +189,20 @@ def classify_arn(data: bytes, start: int, end: int) -> str | None:
 
 
 _VERSION_BEFORE = re.compile(rb"(?i:version|release|ver|rev|build|v)[\s:=]{0,3}\Z")
-_SPECIAL_V4 = {b"0.0.0.0", b"169.254.169.254", b"169.254.169.253", b"169.254.170.2", b"255.255.255.255"}
+_SPECIAL_V4 = {b"169.254.169.254", b"169.254.169.253", b"169.254.170.2"}  # instance metadata, DNS, ECS
 
 
 def classify_ipv4(data: bytes, start: int, end: int) -> str | None:
     value = data[start:end]
     if value in _SPECIAL_V4 or _VERSION_BEFORE.search(data, max(0, start - 10), start):
         return None
-    try:
-        address = ipaddress.IPv4Address(value.decode("ascii"))
-    except ValueError:
+    first, second, _ = value.split(b".", 2)
+    a, b = int(first), int(second)
+    if a in (0, 127, 255) or a >= 224:  # "this network", loopback, multicast and reserved: nobody's
         return None
-    first = value.split(b".", 1)[0]
-    if first in (b"0", b"127", b"255") or address.is_multicast:
-        return None
-    return "ipv4_private" if address.is_private or address in _CGNAT else "ipv4_public"
-
-
-_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+    if a == 10 or (a == 172 and 16 <= b <= 31) or (a == 192 and b == 168) or (a == 100 and 64 <= b <= 127):
+        return "ipv4_private"
+    return "ipv4_private" if a == 169 and b == 254 else "ipv4_public"
 
 
 def classify_ipv6(data: bytes, start: int, end: int) -> str | None:
@@ -250,7 +249,11 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
     """`label` + separator + value; the regex marks the value. A variable-length value needs a
     `gate_value` that consumes its terminator, so the gate fires once per value, not once per byte."""
     regex = rf"{label}{sep}(?P<v>{value})"
-    return Rule(kind, regex, gate=_unbounded(f"{label}{sep}") + (gate_value or _unbounded(value)), **options)
+    options.setdefault("lookback", 120)
+    # The gate only has to find where a value ends: the label's word boundary and free-form
+    # leading letters (`recipientAccountId`) are left to the regex, which keeps the automaton small.
+    gate_label = label.replace(r"\b", "").replace("[a-z_]{0,30}", "")
+    return Rule(kind, regex, gate=_unbounded(f"{gate_label}{sep}") + (gate_value or _unbounded(value)), **options)
 
 
 _MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,}|REDACTED)"
@@ -279,19 +282,22 @@ RULES: list[Rule] = [
     Rule(
         "rds_endpoint",
         rf"\b(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,3}}{REGION}\.rds\.amazonaws\.com(?:\.cn)?\b",
-        gate=rf"[a-z0-9][a-z0-9.-]*\.{REGION}\.rds\.amazonaws\.com",
+        gate=rf"\.{REGION}\.rds\.amazonaws\.com",
+        lookback=300,
         needles=(b".rds.",),
     ),
     Rule(
         "elasticache_endpoint",
         r"\b(?:[a-z0-9][a-z0-9-]{0,62}\.){1,5}[a-z]{3,5}[0-9]\.cache\.amazonaws\.com(?:\.cn)?\b",
-        gate=r"[a-z0-9][a-z0-9.-]*\.[a-z]{3,5}[0-9]\.cache\.amazonaws\.com",
+        gate=r"\.[a-z]{3,5}[0-9]\.cache\.amazonaws\.com",
+        lookback=400,
         needles=(b".cache.",),
     ),
     Rule(
         "elb_dns",
         rf"\b(?:dualstack\.)?[a-z0-9][a-z0-9-]{{0,80}}\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com(?:\.cn)?\b",
-        gate=rf"[a-z0-9][a-z0-9.-]*\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com",
+        gate=rf"\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com",
+        lookback=200,
         needles=(b"elb.",),
     ),
     Rule("api_gateway_host", rf"\b[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
@@ -302,16 +308,18 @@ RULES: list[Rule] = [
         rf"\b(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
         rf"|{REGION}\.elasticbeanstalk\.com)\b",
-        gate=rf"[a-z0-9][a-z0-9.-]*\.(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
+        gate=rf"\.(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
         rf"|{REGION}\.elasticbeanstalk\.com)",
         needles=(b".amazonaws.com", b".on.aws", b".elasticbeanstalk.com"),
+        lookback=400,
     ),
     # S3 buckets (only the bucket name)
     Rule(
         "s3_bucket",
         rf"(?<![A-Za-z0-9_.-])(?P<v>{BUCKET})\.{_S3_HOST}\b",
-        gate=rf"[a-z0-9][a-z0-9.-]*\.{_unbounded(_S3_HOST)}",
+        gate=rf"[a-z0-9]\.{_unbounded(_S3_HOST)}",
+        lookback=200,
         classify=classify_bucket,
         needles=(b".s3",),
     ),
@@ -319,6 +327,7 @@ RULES: list[Rule] = [
         "s3_bucket",
         rf"(?<![A-Za-z0-9_.-]){_S3_HOST}{SLASH}(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
         gate=rf"{_unbounded(_S3_HOST)}{SLASH}[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        lookback=200,
         classify=classify_bucket,
         needles=(b"amazonaws.com",),
     ),
@@ -336,6 +345,7 @@ RULES: list[Rule] = [
         gate=rf"""(?:"{_BUCKET_FIELD}"\s*:\s*"|\b{_BUCKET_FIELD}\s*(?:=\s*"|:\s+["']?))"""
         rf"[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
         classify=classify_bucket,
+        lookback=120,
         needles=(b"bucket",),
     ),
     # credentials
@@ -351,6 +361,7 @@ RULES: list[Rule] = [
         r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
         r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
         needles=(b"token",),
+        lookback=8300,
     ),
     _labelled(
         "secret_access_key",
