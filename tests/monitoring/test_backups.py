@@ -1,11 +1,14 @@
 import json
 import re
+import shutil
+import subprocess
 import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -14,6 +17,7 @@ from masking.masker import mask_texts, unmask_texts
 from monitoring import backups, rdb
 from monitoring.models import BackupRecord, TaskRun
 from monitoring.tasks import backup_redis
+from tests.redis_server import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +55,55 @@ def test_it_waits_through_keep_alive_newlines_while_the_server_saves(redis_serve
         redis_client.config_set("rdb-key-save-delay", 0)
 
     assert rdb.verify_file(tmp_path / "slow.rdb").keys_by_db == {0: 2}
+
+
+@pytest.fixture
+def tls_redis(tmp_path, monkeypatch):
+    """A throw-away redis-server that only speaks TLS, with a certificate from a test CA."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    key = ("-newkey", "rsa:2048", "-nodes")
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test CA")
+    openssl("req", "-new", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (tmp_path / "san.ext").write_text("subjectAltName=DNS:localhost\n")
+    openssl(
+        *("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"),
+        *("-out", "server.pem", "-days", "1", "-extfile", "san.ext"),
+    )
+    port, password = free_port(), "tls-test-password"
+    args = ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"]
+    args += ["--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem"]
+    args += ["--tls-auth-clients", "no", "--requirepass", password, "--save", "", "--dir", str(tmp_path)]
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(
+        host="localhost", port=port, password=password, ssl=True, ssl_ca_certs=str(tmp_path / "ca.pem")
+    )
+    try:
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # the default context trusts the test CA
+        yield client, f"rediss://:{password}@localhost:{port}/0"
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_it_streams_a_snapshot_over_tls(tls_redis, tmp_path):
+    client, url = tls_redis
+    client.set("aws:mask:i-0abc", "AWS_EC2_001")
+
+    backups.stream_snapshot(tmp_path / "tls.rdb", url=url)
+
+    assert rdb.verify_file(tmp_path / "tls.rdb").keys_by_db == {0: 1}
 
 
 def test_the_replication_stream_refuses_a_wrong_password(redis_server, tmp_path):
