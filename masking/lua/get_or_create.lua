@@ -8,34 +8,82 @@
 -- then     pairs (stats field, increment) added to both stats hashes
 --
 -- Returns {new mappings, token 1, ..., token n}. Sequence counters are global and never
--- expire, so a number is never handed out twice, whatever tenant or TTL.
+-- expire, so a number is never handed out twice, whatever the tenant or the TTL.
 -- Keys are built here (token numbers are only known here): a standalone Redis, not Cluster.
 local key_prefix = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local daily_key = ARGV[3]
 local daily_ttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
+local BATCH = 500 -- unpack() has a stack limit: read the mappings in batches
 
-local result = {0}
-local created = 0
-for i = 0, n - 1 do
-  local prefix = ARGV[6 + 2 * i]
-  local original = ARGV[7 + 2 * i]
-  local mask_key = key_prefix .. "mask:" .. original
-  local token = redis.call("GET", mask_key)
-  if not token then
-    local number = redis.call("INCR", "aws:seq:" .. prefix)
-    token = string.format("AWS_%s_%03d", prefix, number)
-    created = created + 1
+local function prefix_of(i) return ARGV[4 + 2 * i] end
+local function original_of(i) return ARGV[5 + 2 * i] end
+
+-- 1. Read every existing mapping, a few MGETs instead of one GET per item.
+local tokens, existed = {}, {}
+for first = 1, n, BATCH do
+  local keys = {}
+  for i = first, math.min(first + BATCH - 1, n) do
+    keys[#keys + 1] = key_prefix .. "mask:" .. original_of(i)
   end
-  -- Setting both directions again refreshes the TTL of a mapping in use and repairs a
-  -- direction that was revoked or lost on its own.
-  redis.call("SET", mask_key, token, "EX", ttl)
-  redis.call("SET", key_prefix .. "unmask:" .. token, original, "EX", ttl)
-  result[i + 2] = token
+  local found = redis.call("MGET", unpack(keys))
+  for j = 1, #keys do
+    tokens[first + j - 1] = found[j]
+    existed[first + j - 1] = found[j] ~= false
+  end
 end
-result[1] = created
 
+-- 2. Number the new originals: one INCRBY per token prefix. An original repeated in the
+-- request gets the token of its first occurrence.
+local new_by_prefix, first_seen, duplicates, writes = {}, {}, {}, {}
+for i = 1, n do
+  local original = original_of(i)
+  if first_seen[original] then
+    duplicates[#duplicates + 1] = i
+  else
+    first_seen[original] = i
+    writes[#writes + 1] = i
+    if not tokens[i] then
+      local prefix = prefix_of(i)
+      local list = new_by_prefix[prefix]
+      if not list then
+        list = {}
+        new_by_prefix[prefix] = list
+      end
+      list[#list + 1] = i
+    end
+  end
+end
+local created = 0
+for prefix, list in pairs(new_by_prefix) do
+  local last = redis.call("INCRBY", "aws:seq:" .. prefix, #list)
+  for k, i in ipairs(list) do
+    tokens[i] = string.format("AWS_%s_%03d", prefix, last - #list + k)
+  end
+  created = created + #list
+end
+for _, i in ipairs(duplicates) do
+  tokens[i] = tokens[first_seen[original_of(i)]]
+end
+
+-- 3. Write new mappings, both directions. A mapping in use gets the TTL of both directions
+-- refreshed (an active conversation never loses it); a lost reverse direction is repaired.
+for _, i in ipairs(writes) do
+  local mask_key = key_prefix .. "mask:" .. original_of(i)
+  local unmask_key = key_prefix .. "unmask:" .. tokens[i]
+  if existed[i] then
+    redis.call("EXPIRE", mask_key, ttl)
+    if redis.call("EXPIRE", unmask_key, ttl) == 0 then
+      redis.call("SETEX", unmask_key, ttl, original_of(i))
+    end
+  else
+    redis.call("SETEX", mask_key, ttl, tokens[i])
+    redis.call("SETEX", unmask_key, ttl, original_of(i))
+  end
+end
+
+-- 4. Stats, in the totals and today's hash.
 local function count(field, amount)
   redis.call("HINCRBY", "aws:stats:counts", field, amount)
   redis.call("HINCRBY", daily_key, field, amount)
@@ -48,4 +96,9 @@ for j = 6 + 2 * n, #ARGV, 2 do
   count(ARGV[j], tonumber(ARGV[j + 1]))
 end
 redis.call("EXPIRE", daily_key, daily_ttl)
+
+local result = {created}
+for i = 1, n do
+  result[i + 1] = tokens[i]
+end
 return result

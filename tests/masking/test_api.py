@@ -12,6 +12,12 @@ from tests.live import gateway_process
 
 pytestmark = pytest.mark.django_db
 
+
+def default_tenant() -> Tenant:
+    # A transactional test flushes the database, the data migration's default tenant included.
+    return Tenant.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
+
+
 EC2 = "i-0123456789abcdef0"
 VPC = "vpc-0a1b2c3d4e5f67890"
 ROLE = "arn:aws:iam::123456789012:role/deploy-bot"
@@ -33,7 +39,7 @@ CLOUDTRAIL = json.dumps(
 
 @pytest.fixture
 def api_key() -> str:
-    return ApiClient.objects.create_with_key("tests", Tenant.objects.get(slug="default"))[1]
+    return ApiClient.objects.create_with_key("tests", default_tenant())[1]
 
 
 @pytest.fixture
@@ -252,7 +258,7 @@ def test_the_openapi_schema_and_its_docs_page_are_served(db):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_streamed_body_longer_than_the_limit_gets_413_from_the_real_server(tmp_path):
-    key = ApiClient.objects.create_with_key("live", Tenant.objects.get(slug="default"))[1]
+    key = ApiClient.objects.create_with_key("live", default_tenant())[1]
 
     def chunks():
         yield b'{"text": "'

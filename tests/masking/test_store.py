@@ -46,6 +46,26 @@ def test_the_same_original_gets_the_same_token_while_its_mapping_lives(redis_cli
     assert again.new_mappings == 1
 
 
+def test_an_original_repeated_in_one_request_gets_one_token(redis_client):
+    stored = store.get_or_create_tokens([("EC2", EC2), ("VPC", VPC), ("EC2", EC2), ("ACCOUNT", EC2)])
+
+    assert stored.tokens == ["AWS_EC2_001", "AWS_VPC_001", "AWS_EC2_001", "AWS_EC2_001"]
+    assert stored.new_mappings == 2
+    assert redis_client.get("aws:seq:EC2") == b"1"
+    assert redis_client.get("aws:seq:ACCOUNT") is None
+
+
+def test_a_request_with_thousands_of_identifiers_is_still_one_call(redis_client):
+    items = [("EC2", f"i-{n:017x}") for n in range(2500)]
+    redis_client.config_resetstat()
+
+    stored = store.get_or_create_tokens(items)
+
+    assert stored.tokens == [f"AWS_EC2_{n:03d}" for n in range(1, 2501)]
+    assert store.get_or_create_tokens(items).tokens == stored.tokens
+    assert redis_client.info("commandstats")["cmdstat_evalsha"]["calls"] == 2
+
+
 def test_a_token_number_is_never_reused_after_its_mapping_expired(redis_client):
     store.get_or_create_tokens([("EC2", EC2)])
     redis_client.delete(f"aws:mask:{EC2}", "aws:unmask:AWS_EC2_001")  # as if the TTL had run out
