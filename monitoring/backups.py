@@ -238,6 +238,7 @@ def prune_backups(now: datetime | None = None) -> int:
     """Keep the newest BACKUP_KEEP_LAST good backups and everything younger than BACKUP_KEEP_DAYS;
     delete the rest, file and row together. Returns how many went."""
     now = now or timezone.now()
+    _clear_abandoned(now)
     newest_good = BackupRecord.objects.filter(status=BackupRecord.Status.OK).order_by("-created_at")
     keep = list(newest_good.values_list("pk", flat=True)[: settings.BACKUP_KEEP_LAST])
     cutoff = now - timedelta(days=settings.BACKUP_KEEP_DAYS)
@@ -253,6 +254,17 @@ def prune_backups(now: datetime | None = None) -> int:
         record.delete()
         pruned += 1
     return pruned
+
+
+def _clear_abandoned(now: datetime) -> None:
+    """A run whose process died (a killed worker, a reboot) leaves a running row and maybe a partial file."""
+    stale = now - timedelta(seconds=2 * settings.BACKUP_TIMEOUT_SECONDS)
+    BackupRecord.objects.filter(status=BackupRecord.Status.RUNNING, created_at__lt=stale).update(
+        status=BackupRecord.Status.FAILED, error="abandoned: the process taking it stopped"
+    )
+    for partial in Path(settings.BACKUP_DIR).glob(".*.partial"):
+        if partial.stat().st_mtime < stale.timestamp():
+            partial.unlink(missing_ok=True)
 
 
 def backup_warning(now: datetime | None = None) -> str | None:

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -225,6 +226,25 @@ def test_pruning_keeps_the_last_good_backups_and_recent_ones_and_deletes_files_w
     kept_files = {Path(record.file).name for record in BackupRecord.objects.all()}
     assert {p.name for p in backup_dir.iterdir()} == kept_files
     assert not Path(old_failed.file).exists()
+
+
+def test_pruning_clears_runs_abandoned_by_a_dead_worker(settings, backup_dir):
+    settings.BACKUP_TIMEOUT_SECONDS = 60
+    abandoned = make_backup(backup_dir, timedelta(minutes=5), status=BackupRecord.Status.RUNNING)
+    in_progress = make_backup(backup_dir, timedelta(seconds=10), status=BackupRecord.Status.RUNNING)
+    old_partial = backup_dir / ".redis-20261125T000000Z-1.rdb.partial"
+    old_partial.write_bytes(b"REDIS")
+    os.utime(old_partial, (time.time() - 600, time.time() - 600))
+    fresh_partial = backup_dir / ".redis-20261125T000000Z-2.rdb.partial"
+    fresh_partial.write_bytes(b"REDIS")
+
+    backups.prune_backups()
+
+    abandoned.refresh_from_db()
+    in_progress.refresh_from_db()
+    assert abandoned.status == BackupRecord.Status.FAILED and abandoned.error.startswith("abandoned")
+    assert in_progress.status == BackupRecord.Status.RUNNING
+    assert not old_partial.exists() and fresh_partial.exists()
 
 
 def test_the_dashboard_warns_when_backups_are_missing_or_stale(settings, backup_dir):
