@@ -73,6 +73,11 @@ class FakeUpstream:
     received: list[Received] = field(default_factory=list)
     disconnected: threading.Event = field(default_factory=threading.Event)
     invalid_signatures: int = 0
+    chunk_pause: float = 0.0  # seconds between chunks, so each chunk is a separate read on the other side
+
+    def reset(self) -> None:
+        """Back to the defaults, keeping the same object (a server may be serving it)."""
+        self.__init__()
 
     @property
     def last(self) -> Received:
@@ -135,6 +140,8 @@ class FakeUpstream:
                     await asyncio.to_thread(self.hold.wait, 30)
                     continue
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if self.chunk_pause:
+                    await asyncio.sleep(self.chunk_pause)
             await send({"type": "http.response.body", "body": b""})
         finally:
             watcher.cancel()
