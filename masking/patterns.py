@@ -388,7 +388,7 @@ RULES: list[Rule] = [
     _labelled(
         "account_id",
         _ACCOUNT_LABEL,
-        r"[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4}",
+        r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
         sep=OPT_SEP + "#?",
         classify=_not_before_digit_group("account_id"),
         needles=(b"account", b"owner", b'"aws"'),

@@ -1,0 +1,61 @@
+"""S3 bucket names: in URIs, virtual-hosted and path-style URLs, and bucket fields; not every word."""
+
+import pytest
+
+from tests.masking.engine_support import BACKENDS, found, masked
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aws s3 cp s3://prod-backups/db/2026-11-25.dump .", "aws s3 cp s3://<s3_bucket>/db/2026-11-25.dump ."),
+        ("read s3a://data.lake.raw/events", "read s3a://<s3_bucket>/events"),
+        ("copy it to s3://logs-archive.", "copy it to s3://<s3_bucket>."),
+        ("https://prod-assets.s3.amazonaws.com/img.png", "https://<s3_bucket>.s3.amazonaws.com/img.png"),
+        ("https://my.bucket.s3.us-west-2.amazonaws.com/k", "https://<s3_bucket>.s3.us-west-2.amazonaws.com/k"),
+        ("http://site-www.s3-website-us-east-1.amazonaws.com", "http://<s3_bucket>.s3-website-us-east-1.amazonaws.com"),
+        (
+            "https://s3.us-east-1.amazonaws.com/prod-assets/img.png",
+            "https://s3.us-east-1.amazonaws.com/<s3_bucket>/img.png",
+        ),
+        ("https://s3.amazonaws.com/prod-assets", "https://s3.amazonaws.com/<s3_bucket>"),
+        ('{"Bucket": "prod-assets", "Key": "a.txt"}', '{"Bucket": "<s3_bucket>", "Key": "a.txt"}'),
+        (
+            '"requestParameters": {"bucketName": "cloudtrail-logs-1"}',
+            '"requestParameters": {"bucketName": "<s3_bucket>"}',
+        ),
+        ('  + bucket = "tf-state-prod"', '  + bucket = "<s3_bucket>"'),
+        ("Bucket: my-config-bucket\nKey: x", "Bucket: <s3_bucket>\nKey: x"),
+    ],
+)
+def test_it_masks_only_the_bucket_name(backend, text, expected):
+    assert masked(text, backend) == expected
+
+
+def test_the_json_escaped_path_style_url_keeps_its_escapes(backend):
+    text = "https:\\/\\/s3.amazonaws.com\\/prod-assets\\/a.png"
+    assert found(text, backend) == [("prod-assets", "s3_bucket")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a well-known long-running follow-up",
+        "the s3.amazonaws.com endpoint",
+        "https://s3.us-east-1.amazonaws.com/",
+        "sts.amazonaws.com and s3-accelerate.amazonaws.com",
+        "s3://AWS_S3_BUCKET_001/key",
+        '"Bucket": "AWS_S3_BUCKET_001"',
+        '"Bucket": "10.0.0.1"',
+        "s3://ab/too-short",
+        "bucket: true",
+        "Bucket: my..bucket",
+    ],
+)
+def test_it_leaves_what_is_not_a_bucket(backend, text):
+    assert [value for value, kind in found(text, backend) if kind == "s3_bucket"] == []

@@ -1,0 +1,91 @@
+"""Access keys are identifiers (masked); secret keys and session tokens are redacted by default."""
+
+import pytest
+
+from masking.engine import KINDS
+from tests.masking.engine_support import BACKENDS, found, masked
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SESSION = "IQoJb3JpZ2luX2VjEPT//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6Nwwa3xEXAMPLE+k2a8Zz8Xnq0Yc5kq1AbCDefGH="
+OLD_SESSION = "FwoGZXIvYXdzEBYaDEXAMPLEq7hJrG0X1rCKAAc2ZgVPyYy0V0Bq9vWpZ3T5m8ExAmPlE/2a+3nJq=="
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.mark.parametrize("prefix", ["AKIA", "ASIA", "ABIA", "ACCA"])
+def test_it_masks_access_key_ids(backend, prefix):
+    key = f"{prefix}IOSFODNN7EXAMPLE"
+    assert found(f"key {key} used", backend) == [(key, "access_key_id")]
+
+
+@pytest.mark.parametrize("prefix", ["AIDA", "AROA", "AGPA", "ANPA", "AIPA"])
+def test_it_masks_iam_unique_ids(backend, prefix):
+    unique = f"{prefix}JQABLZS4A3QDU576"
+    assert found(f'"UserId": "{unique}:session"', backend) == [(unique, "iam_unique_id")]
+
+
+def test_access_keys_are_masked_and_secrets_redacted_by_default():
+    assert KINDS["access_key_id"].default_policy == "mask"
+    assert KINDS["secret_access_key"].default_policy == "redact"
+    assert KINDS["session_token"].default_policy == "redact"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = {SECRET}\n",
+        f"export AWS_SECRET_ACCESS_KEY={SECRET}\n",
+        f'export AWS_SECRET_ACCESS_KEY="{SECRET}"',
+        f'{{"AccessKeyId": "ASIAIOSFODNN7EXAMPLE", "SecretAccessKey": "{SECRET}"}}',
+        f"secret_key: {SECRET}",
+    ],
+)
+def test_it_finds_secret_access_keys_next_to_their_label(backend, text):
+    assert (SECRET, "secret_access_key") in found(text, backend)
+
+
+def test_it_finds_a_secret_key_with_json_escaped_slashes(backend):
+    escaped = SECRET.replace("/", "\\/")
+    assert found(f'{{"SecretAccessKey":"{escaped}"}}', backend) == [(escaped, "secret_access_key")]
+
+
+@pytest.mark.parametrize("token", [SESSION, OLD_SESSION])
+def test_it_finds_session_tokens_by_their_shape(backend, token):
+    assert found(f"token {token} expires", backend) == [(token, "session_token")]
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        (f"aws_session_token = {SESSION}", SESSION),
+        (f'"SessionToken": "{SESSION}"', SESSION),
+        (f"X-Amz-Security-Token={SESSION.replace('/', '%2F')}&X-Amz-Date=20261125", SESSION.replace("/", "%2F")),
+    ],
+)
+def test_it_finds_session_tokens_after_their_label(backend, text, token):
+    assert found(text, backend) == [(token, "session_token")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"just a random string {SECRET} with no label",
+        "AKIAIOSFODNN7EXAMPL is one short",
+        "AKIAIOSFODNN7EXAMPLEX is one long",
+        "akiaiosfodnn7example",
+        "AWS_SECRET_KEY_REDACTED and AWS_SESSION_TOKEN_REDACTED",
+        f"aws_secret_access_key = {SECRET}X",  # 41 characters: not a secret key
+    ],
+)
+def test_it_leaves_lookalikes_of_credentials(backend, text):
+    assert [kind for _, kind in found(text, backend) if kind != "ipv4_public"] == []
+
+
+def test_a_credentials_file_keeps_its_layout(backend):
+    text = f"[prod]\naws_access_key_id=AKIAIOSFODNN7EXAMPLE\naws_secret_access_key={SECRET}\n"
+    assert masked(text, backend) == (
+        "[prod]\naws_access_key_id=<access_key_id>\naws_secret_access_key=<secret_access_key>\n"
+    )
