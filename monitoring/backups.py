@@ -171,12 +171,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _backup_dir() -> Path:
-    path = Path(settings.BACKUP_DIR)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
 def _source_version() -> str:
     try:
         return str(get_redis().info("server").get("redis_version", ""))[:32]
@@ -188,10 +182,11 @@ def run_backup() -> BackupRecord:
     """Take, store and verify one snapshot; leaves a BackupRecord either way and alerts on failure."""
     record = BackupRecord.objects.create(redis_version=_source_version())
     started = time.monotonic()
-    directory = _backup_dir()
+    directory = Path(settings.BACKUP_DIR)
     final = directory / f"redis-{timezone.now():%Y%m%dT%H%M%SZ}-{record.pk}.rdb"
     partial = directory / f".{final.name}.partial"
     try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fetch_snapshot(partial)
         partial.chmod(0o600)
         os.replace(partial, final)
@@ -203,7 +198,8 @@ def run_backup() -> BackupRecord:
         record.verified, record.status = True, BackupRecord.Status.OK
     except (BackupError, rdb.RdbError, redis.RedisError, OSError, ValueError) as exc:
         record.status, record.error = BackupRecord.Status.FAILED, _describe(exc)
-        partial.unlink(missing_ok=True)
+        if partial.exists():
+            partial.unlink()
     record.duration_ms = int((time.monotonic() - started) * 1000)
     record.save()
     if record.status == BackupRecord.Status.FAILED:

@@ -175,6 +175,17 @@ def test_a_backup_of_an_unreachable_redis_is_recorded_as_failed(settings, redis_
     assert list(backup_dir.iterdir()) == []
 
 
+def test_an_unwritable_backup_directory_fails_the_backup_instead_of_leaving_it_running(settings, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings.BACKUP_DIR = blocker / "backups"
+
+    record = backups.run_backup()
+
+    assert record.status == BackupRecord.Status.FAILED
+    assert record.error.startswith(("FileExistsError", "NotADirectoryError"))
+
+
 def test_backup_redis_prints_the_backup_path_alone_on_its_last_line(redis_client):
     redis_client.set("aws:mask:i-0abc", "AWS_EC2_001")
     out = StringIO()
