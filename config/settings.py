@@ -169,6 +169,9 @@ GATEWAY_AUTH_MODE = env_choice("GATEWAY_AUTH_MODE", "gateway", {"gateway", "pass
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 10.0)
 UPSTREAM_READ_TIMEOUT = env_float("UPSTREAM_READ_TIMEOUT", 600.0)
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
+# Off only in bench/proxy.py's pass-through baseline (bench/settings_passthrough.py). Deliberately not
+# read from the environment: no deployment can switch masking off by configuration.
+PROXY_MASKING = True
 
 # --- Metrics -------------------------------------------------------------------------------
 METRICS_TOKEN = env_secret("METRICS_TOKEN")

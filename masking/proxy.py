@@ -97,13 +97,12 @@ class _Call:
         if self.request.method != "POST":
             return json_error(HttpError(405, "invalid_request_error", "Only POST is allowed here."))
         credentials, limit = await self._authenticate()
-        payload = self._parse(self._body(limit))
-        slots = request_slots(payload)
-        masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
-        write_slots(slots, masked.texts)
+        body = self._body(limit)
+        if settings.PROXY_MASKING:
+            body = await self._masked(body)
         headers = upstream.forwarded_headers(self.request.headers.items(), credentials)
         sent = time.perf_counter()
-        response = await upstream.send(self.path, self.request.META.get("QUERY_STRING", ""), headers, _dump(payload))
+        response = await upstream.send(self.path, self.request.META.get("QUERY_STRING", ""), headers, body)
         self._observe_upstream(time.perf_counter() - sent)
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(response)
@@ -137,6 +136,14 @@ class _Call:
             raise PayloadTooLarge(limit)
         return body
 
+    async def _masked(self, body: bytes) -> bytes:
+        """Every text of the request masked with one store round trip, or an exception: never the original."""
+        payload = self._parse(body)
+        slots = request_slots(payload)
+        masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
+        write_slots(slots, masked.texts)
+        return _dump(payload)
+
     @staticmethod
     def _parse(body: bytes) -> object:
         try:
@@ -150,26 +157,32 @@ class _Call:
 
     async def _restored(self, response: httpx.Response) -> HttpResponse:
         body = await upstream.read(response)
+        if settings.PROXY_MASKING and b"AWS" in body:  # every token starts with AWS: otherwise nothing to restore
+            body = await self._unmasked(body)
+        self.finished(response.status_code, upstream_error=response.status_code >= 500)
+        return HttpResponse(body, status=response.status_code, headers=upstream.returned_headers(response))
+
+    async def _unmasked(self, body: bytes) -> bytes:
         try:
             payload = json.loads(body)
         except ValueError:
-            payload = None
+            return body
         slots = response_slots(payload)
-        if slots:
-            unmasked = await aunmask_texts(
-                read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id
-            )
-            if unmasked.restored:
-                write_slots(slots, unmasked.texts)
-                body = _dump(payload)
-        self.finished(response.status_code, upstream_error=response.status_code >= 500)
-        return HttpResponse(body, status=response.status_code, headers=upstream.returned_headers(response))
+        if not slots:
+            return body
+        unmasked = await aunmask_texts(
+            read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id
+        )
+        if not unmasked.restored:
+            return body
+        write_slots(slots, unmasked.texts)
+        return _dump(payload)
 
     def _stream(self, response: httpx.Response) -> StreamingHttpResponse:
         async def lookup(tokens: list[str]) -> dict[str, str]:
             return await alookup_originals(tokens, self.tenant)
 
-        restorer = StreamRestorer(lookup)
+        restorer = StreamRestorer(lookup) if settings.PROXY_MASKING else None
         streamed = StreamingHttpResponse(
             self._relay(response, restorer), status=200, headers=upstream.returned_headers(response)
         )
@@ -177,13 +190,13 @@ class _Call:
         streamed["x-accel-buffering"] = "no"
         return streamed
 
-    async def _relay(self, response: httpx.Response, restorer: StreamRestorer):
+    async def _relay(self, response: httpx.Response, restorer: StreamRestorer | None):
         status, failed = 200, False
         try:
             async for chunk in response.aiter_bytes():
-                if out := await restorer.feed(chunk):
+                if out := await restorer.feed(chunk) if restorer else chunk:
                     yield out
-            if out := await restorer.finish():
+            if restorer and (out := await restorer.finish()):
                 yield out
         except (httpx.HTTPError, MaskingUnavailable) as exc:
             # The status line is gone already: tell the client the way the Claude API does mid-stream.
