@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from masking import store
 from masking.connection import get_async_redis, get_redis
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,25 @@ def _count_failure(exc: BaseException) -> None:
     logger.warning("event not published: %s", store.failure_reason(exc))
 
 
+def _observe(event: dict, published: bool) -> None:
+    """Durations and the publish outcome for /metrics (the stats hashes do not keep those)."""
+    duration_s = event["duration_ms"] / 1000
+    if event["event_type"] == MASKING:
+        metrics.observe_masking(duration_s, event["source"])
+    elif event["event_type"] == UNMASKING:
+        metrics.observe_unmasking(duration_s, event["source"])
+    metrics.observe_event(event["event_type"], published)
+
+
+async def _aobserve(event: dict, published: bool) -> None:
+    duration_s = event["duration_ms"] / 1000
+    if event["event_type"] == MASKING:
+        await metrics.aobserve_masking(duration_s, event["source"])
+    elif event["event_type"] == UNMASKING:
+        await metrics.aobserve_unmasking(duration_s, event["source"])
+    await metrics.aobserve_event(event["event_type"], published)
+
+
 def _queue(pipe, event: dict, stats: Mapping[str, int | float] | None) -> None:
     if stats:
         store.add_stats(pipe, stats)
@@ -85,19 +105,25 @@ def publish_event(event: dict, stats: Mapping[str, int | float] | None = None) -
     """Publish `event` (and add `stats` to the counters) in one pipelined round trip; never raises."""
     pipe = get_redis().pipeline(transaction=False)
     _queue(pipe, event, stats)
+    published = True
     try:
         pipe.execute()
     except (RedisError, OSError) as exc:
+        published = False
         _count_failure(exc)
+    _observe(event, published)
 
 
 async def _apublish(event: dict, stats: Mapping[str, int | float] | None) -> None:
     pipe = get_async_redis().pipeline(transaction=False)
     _queue(pipe, event, stats)
+    published = True
     try:
         await pipe.execute()
     except (RedisError, OSError) as exc:
+        published = False
         _count_failure(exc)
+    await _aobserve(event, published)
 
 
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:

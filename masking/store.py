@@ -26,6 +26,7 @@ from redis.exceptions import (
 
 from masking.connection import get_async_redis, get_redis
 from masking.models import DEFAULT_TENANT, Tenant
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +129,13 @@ def failure_reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def fail_closed() -> Iterator[None]:
+def fail_closed(operation: str) -> Iterator[None]:
     try:
         yield
     except (RedisError, OSError) as exc:
         reason = failure_reason(exc)
-        logger.warning("masking unavailable: %s", reason)
+        logger.warning("%s unavailable: %s", operation, reason)
+        metrics.note_redis_error(operation)
         # `from None`: the Redis error text may quote a key, which holds an original.
         raise MaskingUnavailable(reason) from None
 
@@ -173,7 +175,7 @@ def get_or_create_tokens(
     `counts_by_kind` counts every occurrence (duplicates and redacted kinds included) for the stats."""
     args = _script_args(items, tenant, ttl_seconds(tenant), mask_counters(items, counts_by_kind))
     client = get_redis()
-    with fail_closed():
+    with fail_closed("mask"):
         try:
             reply = client.evalsha(SCRIPT_SHA, 0, *args)
         except NoScriptError:  # first use on this server, or after a restart / SCRIPT FLUSH
@@ -189,7 +191,7 @@ async def aget_or_create_tokens(
 ) -> StoredTokens:
     args = _script_args(items, tenant, await attl_seconds(tenant), mask_counters(items, counts_by_kind))
     client = get_async_redis()
-    with fail_closed():
+    with fail_closed("mask"):
         try:
             reply = await client.evalsha(SCRIPT_SHA, 0, *args)
         except NoScriptError:
@@ -209,7 +211,7 @@ def lookup_originals(tokens: Sequence[str], tenant: TenantRef = DEFAULT_TENANT) 
     """token -> original for the tokens this tenant owns; unknown or expired tokens are absent."""
     if not tokens:
         return {}
-    with fail_closed():
+    with fail_closed("unmask"):
         values = get_redis().mget([unmask_key(token, tenant) for token in tokens])
     return _found(tokens, values)
 
@@ -217,7 +219,7 @@ def lookup_originals(tokens: Sequence[str], tenant: TenantRef = DEFAULT_TENANT) 
 async def alookup_originals(tokens: Sequence[str], tenant: TenantRef = DEFAULT_TENANT) -> dict[str, str]:
     if not tokens:
         return {}
-    with fail_closed():
+    with fail_closed("unmask"):
         values = await get_async_redis().mget([unmask_key(token, tenant) for token in tokens])
     return _found(tokens, values)
 

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from masking import events, masker
+from monitoring import metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +133,16 @@ def test_a_plain_redis_cli_subscriber_receives_the_events(redis_server, redis_cl
     event = json.loads(lines[-1])
     assert lines[3:5] == ["message", "aws-masker:events:masking"]
     assert event["counts_by_kind"] == {"ec2_instance": 2, "vpc": 1}
+
+
+def test_each_operation_reports_its_duration_and_publish_outcome_to_the_metrics(redis_client, monkeypatch):
+    monkeypatch.setattr(metrics, "_buffer", metrics._Buffer())  # no back-off left by an earlier outage
+
+    masker.mask_texts([TEXT], source="cli")
+    masker.unmask_texts(["AWS_EC2_001"])
+
+    observed = {k.decode(): float(v) for k, v in redis_client.hgetall("aws:metrics:counts").items()}
+    assert observed["masking_duration:cli:count"] == 1
+    assert observed["unmasking_duration:api:count"] == 1
+    assert observed["events:masking:published"] == 1
+    assert observed["events:unmasking:published"] == 1
