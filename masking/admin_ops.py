@@ -96,11 +96,12 @@ class CustomRuleAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if request.method != "POST":
             return JsonResponse({"error": "POST a pattern and a text."}, status=405)
+        post = request.POST
         try:
             masked, found = custom_rules.preview(
-                request.POST.get("pattern", ""), request.POST.get("prefix", ""), request.POST.get("text", "")
+                post.get("pattern", ""), post.get("kind", ""), post.get("prefix", ""), post.get("text", "")
             )
         except custom_rules.RuleError as exc:
             return JsonResponse({"error": str(exc)}, status=400)
-        matches = [{"start": f.start, "end": f.end, "text": f.text} for f in found]
+        matches = [{"start": m.start, "end": m.end, "kind": m.kind, "text": value} for m, value in found]
         return JsonResponse({"masked": masked, "matches": matches})

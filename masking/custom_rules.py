@@ -1,20 +1,18 @@
 """Checks on operator-defined rules before they reach a gateway, and the "test this rule" preview.
 
-A rule must compile in the engine's linear-time syntax (no back-references or look-around, so no
-catastrophic backtracking on a hostile prompt), must not match text that is plainly not an
-identifier (including our own tokens, which would then be masked twice), and must match each of
-its own examples.
+The engine (`masking.rules.compile_rule`) decides whether a pattern can run in linear time on both
+backends. On top of that a rule must not match text that is plainly not an identifier (our own
+tokens included, which would then be masked twice), and must match each of its own examples, as
+the gateway will run it: through `engine.scan` with the built-in kinds, the most specific winning.
 """
 
-import re
-from dataclasses import dataclass
+from collections import Counter
 
-import hyperscan
+from masking import rules
+from masking.engine import KINDS, Match, scan
+from masking.tokens import REDACTED_SUFFIX, format_token, is_valid_prefix
 
-from masking.engine import KINDS
-
-KIND_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}[a-z0-9]$")
-PREFIX_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
+RuleError = rules.RuleError
 MAX_PREVIEW_CHARS = 100_000
 
 HARMLESS_SAMPLES = [
@@ -46,98 +44,61 @@ HARMLESS_SAMPLES = [
 ]
 
 
-class RuleError(ValueError):
-    """A rule the engine cannot or should not use; the message is shown to the operator."""
+def compile_rule(pattern: str, kind: str, prefix: str) -> rules.CustomRule:
+    """The rule as `engine.scan(text, extra_rules=[...])` takes it; RuleError if the engine refuses it."""
+    return rules.compile_rule(pattern, kind, prefix)
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
-    start: int
-    end: int
-    text: str
+def find(compiled: rules.CustomRule, text: str) -> list[Match]:
+    """The rule's own matches in `text`, as the gateway would find them."""
+    return [match for match in scan(text, [compiled]) if match.kind == compiled.kind.name]
 
 
-def compile_pattern(pattern: str) -> hyperscan.Database:
-    """The pattern compiled as the engine runs it (Hyperscan: linear time); RuleError if it cannot be."""
-    database = hyperscan.Database()
-    try:
-        database.compile(
-            expressions=[pattern.encode()],
-            ids=[0],
-            flags=[hyperscan.HS_FLAG_SOM_LEFTMOST | hyperscan.HS_FLAG_UTF8],
-        )
-    except hyperscan.error as exc:
-        raise RuleError(f"Not valid in the engine's linear-time syntax: {exc}") from None
-    return database
-
-
-def find(database: hyperscan.Database, text: str) -> list[Found]:
-    """Leftmost-longest, non-overlapping matches, as the engine replaces them."""
-    data = text.encode()
-    longest: dict[int, int] = {}
-
-    def on_match(_id, start, end, _flags, _context):
-        longest[start] = max(end, longest.get(start, end))
-
-    database.scan(data, match_event_handler=on_match)
-    found, position = [], 0
-    for start in sorted(longest):
-        if start >= position:
-            end = longest[start]
-            found.append(Found(len(data[:start].decode()), len(data[:end].decode()), data[start:end].decode()))
-            position = end
-    return found
-
-
-def validate(pattern: str, examples: list[str]) -> None:
-    """RuleError when the rule is unusable: bad syntax, matches harmless text, misses an example."""
-    database = compile_pattern(pattern)
+def validate(pattern: str, kind: str, prefix: str, examples: list[str]) -> rules.CustomRule:
+    """The compiled rule; RuleError when it is unusable, too broad, or misses one of its examples."""
+    compiled = compile_rule(pattern, kind, prefix)
     for sample in HARMLESS_SAMPLES:
-        hits = find(database, sample)
+        hits = find(compiled, sample)
         if hits:
-            raise RuleError(f"Too broad: it matches {hits[0].text!r} in the harmless sample {sample!r}.")
+            raise RuleError(f"Too broad: it matches {sample[hits[0].start : hits[0].end]!r} in {sample!r}.")
     if not examples:
         raise RuleError("Give at least one example the rule must match.")
     for example in examples:
-        if not find(database, example):
+        if not find(compiled, example):
             raise RuleError(f"It does not match its own example {example!r}.")
+    return compiled
 
 
 def check_names(kind: str, prefix: str) -> dict[str, str]:
     """Field errors for a custom kind name and token prefix (they must not shadow a built-in kind)."""
     errors = {}
-    if not KIND_RE.match(kind):
+    if not rules.KIND_NAME_RE.fullmatch(kind):
         errors["kind"] = "Lower-case letters, digits and underscores, starting with a letter."
     elif kind in KINDS:
         errors["kind"] = f"{kind} is a built-in kind; pick another name."
-    if not PREFIX_RE.match(prefix) or prefix.endswith("REDACTED"):
-        errors["prefix"] = "Upper-case letters and digits, words joined by single underscores."
+    if not is_valid_prefix(prefix) or prefix.endswith(REDACTED_SUFFIX):
+        errors["prefix"] = "1 to 4 upper-case words (letters and digits) joined by single underscores."
     elif prefix in {k.prefix for k in KINDS.values()}:
         errors["prefix"] = f"{prefix} is the prefix of a built-in kind; pick another."
     return errors
 
 
-def preview(pattern: str, prefix: str, text: str) -> tuple[str, list[Found]]:
-    """What the rule would mask in `text`: the masked text (illustrative token numbers) and the matches."""
-    found = find(compile_pattern(pattern), text[:MAX_PREVIEW_CHARS])
-    numbers: dict[str, int] = {}
-    pieces, position = [], 0
-    for hit in found:
-        number = numbers.setdefault(hit.text, len(numbers) + 1)
-        pieces += [text[position : hit.start], f"AWS_{prefix or 'CUSTOM'}_{number:03d}"]
-        position = hit.end
-    pieces.append(text[position:MAX_PREVIEW_CHARS])
+def preview(pattern: str, kind: str, prefix: str, text: str) -> tuple[str, list[tuple[Match, str]]]:
+    """What the gateway would mask in `text` with this rule added: the masked text (token numbers
+    are illustrative) and each match with its text. Built-in kinds are included."""
+    compiled = compile_rule(pattern, kind, prefix)
+    text = text[:MAX_PREVIEW_CHARS]
+    prefixes = {name: k.prefix for name, k in KINDS.items()} | {kind: prefix}
+    tokens: dict[str, str] = {}
+    counts: Counter = Counter()
+    pieces, found, position = [], [], 0
+    for match in scan(text, [compiled]):
+        value = text[match.start : match.end]
+        if value not in tokens:
+            counts[prefixes[match.kind]] += 1
+            tokens[value] = format_token(prefixes[match.kind], counts[prefixes[match.kind]])
+        pieces += [text[position : match.start], tokens[value]]
+        found.append((match, value))
+        position = match.end
+    pieces.append(text[position:])
     return "".join(pieces), found
-
-
-@dataclass(frozen=True, slots=True)
-class EngineRule:
-    """A saved rule as handed to `engine.scan(text, extra_rules=...)`."""
-
-    kind: str
-    prefix: str
-    database: hyperscan.Database
-
-
-def engine_rule(rule) -> EngineRule:
-    return EngineRule(rule.kind, rule.prefix, compile_pattern(rule.pattern))

@@ -175,9 +175,10 @@ class CustomRule(models.Model):
             errors.setdefault("prefix", "Another custom kind already uses this prefix.")
         if others.filter(kind=self.kind).exclude(prefix=self.prefix).exists():
             errors.setdefault("prefix", "Rules of the same kind share one prefix.")
-        try:
-            custom_rules.validate(self.pattern, self.example_lines)
-        except custom_rules.RuleError as exc:
-            errors["pattern"] = str(exc)
+        if not errors:
+            try:
+                custom_rules.validate(self.pattern, self.kind, self.prefix, self.example_lines)
+            except custom_rules.RuleError as exc:
+                errors["pattern"] = str(exc)
         if errors:
             raise ValidationError(errors)

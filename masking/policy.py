@@ -76,7 +76,7 @@ def _compile(rule: CustomRule):
     from masking import custom_rules
 
     try:
-        return custom_rules.engine_rule(rule)
+        return custom_rules.compile_rule(rule.pattern, rule.kind, rule.prefix)
     except custom_rules.RuleError:
         # Rules are validated on save; one that stopped compiling (an engine upgrade) is skipped
         # rather than stopping every gateway. The name is safe to log; the pattern may not be.
