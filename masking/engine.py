@@ -165,15 +165,17 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
         if rule.lookback:
             ends_only.append((end, rule_id))
             continue
-        if rule.gate is not None:
-            if start < confirmed_until.get(rule_id, 0):
-                continue  # inside what this rule already matched: the same identifier again
-            match = regexes[rule_id].search(data, start, min(size, end + rule.reach))
-            if match is None:
-                continue
-            confirmed_until[rule_id] = match.end()
-            start, end = match.span(valued[rule_id])
-        _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
+        if rule.gate is None:
+            _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
+            continue
+        if start < confirmed_until.get(rule_id, 0):
+            continue  # inside what this rule already matched: the same identifier again
+        regex, limit = regexes[rule_id], min(size, end + rule.reach)
+        while (match := regex.search(data, start, limit)) is not None:
+            confirmed_until[rule_id] = start = match.end()
+            _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
+            if limit - start <= rule.reach + 2:
+                break  # the usual case: one identifier per gate; longer gates (runs) are searched on
     ends_only.sort()
     for end, rule_id in ends_only:
         rule, done = rules[rule_id], confirmed_until.get(rule_id, 0)

@@ -404,7 +404,7 @@ RULES: list[Rule] = [
     _labelled(
         "cloudfront_distribution",
         r"""(?:\b(?i:distribution[ _-]?id|distribution)|"Id")""",
-        r"E[A-Z0-9]{11,13}\b",
+        r"E[A-Z0-9]{11,14}\b",
         sep=r"""(?:["']?\s{0,3}[:=/]?\s{0,3}["']?|\\/)""",
         classify=classify_distribution,
         needles=(b"distribution", b'"id"'),
