@@ -140,3 +140,26 @@ def test_actions_in_one_tenant_do_not_touch_another(operator_client, put_mapping
     assert redis_client.get("aws:t:blue:unmask:AWS_EC2_001") is None
     assert redis_client.get("aws:unmask:AWS_EC2_001") == EC2.encode()
     assert AuditLog.objects.get().tenant == "blue"
+
+
+def test_a_viewer_never_receives_an_original_from_any_admin_page_or_action(viewer_client, mapped, operator_client):
+    act(operator_client, "reveal", ["AWS_EC2_001"])  # leaves audit rows for the audit pages
+    pages = [
+        viewer_client.get("/admin/"),
+        viewer_client.get("/admin/masking/"),
+        viewer_client.get(URL),
+        viewer_client.get(URL, {"tenant": "default", "kind": "EC2"}),
+        viewer_client.get(URL, {"tenant": "default", "query": "AWS_EC2_001"}),
+        viewer_client.post(URL, {"action": "search", "tenant": "default", "query": "AWS_VPC_001"}),
+        viewer_client.post(URL, {"action": "search", "tenant": "default", "search_by": "prefix", "query": "i-"}),
+        viewer_client.get("/admin/masking/auditlog/"),
+        viewer_client.get(f"/admin/masking/auditlog/{AuditLog.objects.first().pk}/change/"),
+        viewer_client.get("/admin/masking/kindpolicy/"),
+        viewer_client.get("/admin/masking/customrule/"),
+    ]
+    for action in ("reveal", "revoke", "extend", "export"):
+        pages.append(act(viewer_client, action, ["AWS_EC2_001", "AWS_VPC_001"], extend_seconds=3600))
+    for response in pages:
+        body = response.content.decode()
+        assert EC2 not in body and VPC not in body, response.request["PATH_INFO"]
+    assert {response.status_code for response in pages} <= {200, 403}
