@@ -103,3 +103,17 @@ def test_a_real_worker_rolls_up_and_leaves_its_task_run(tmp_path, redis_client):
     assert summary["identifiers"] == 12
     assert TaskRun.objects.get().status == "success"
     assert StatsRollup.objects.get(granularity="day").identifiers == 12
+
+
+@pytest.mark.django_db
+def test_operators_see_task_runs_and_rollups_read_only_in_the_admin(admin_client):
+    with task_run("monitoring.tasks.rollup_stats"):
+        pass
+    StatsRollup.objects.create(granularity="day", period_start=NOW, mask_operations=3)
+    listing = admin_client.get("/admin/monitoring/taskrun/")
+    assert listing.status_code == 200
+    assert b"monitoring.tasks.rollup_stats" in listing.content
+    assert admin_client.get("/admin/monitoring/statsrollup/").status_code == 200
+    assert admin_client.get("/admin/monitoring/taskrun/add/").status_code == 403
+    run = TaskRun.objects.get()
+    assert admin_client.post(f"/admin/monitoring/taskrun/{run.pk}/delete/").status_code == 403
