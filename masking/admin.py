@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from masking.admin_ops import KindPolicyInline
 from masking.models import ApiClient, Tenant
 
 
@@ -11,6 +12,7 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "ttl_seconds", "max_body_bytes", "rate_limit_per_minute", "created_at"]
     search_fields = ["slug", "name"]
     exclude = ["upstream_api_key"]  # a secret: set it from the shell, never shown back in a form
+    inlines = [KindPolicyInline]
 
     def get_readonly_fields(self, request, obj=None):
         # The slug names the tenant's Redis keys: renaming it would orphan every mapping.

@@ -60,6 +60,16 @@ class KindPolicyForm(forms.ModelForm):
         self.fields["kind"].choices = kinds + [(name, f"{name} (custom rule)") for name in custom]
 
 
+class KindPolicyInline(admin.TabularInline):
+    """A tenant's own policy rows, on its Tenant page ("kinds enabled" is a row with mode off)."""
+
+    model = KindPolicy
+    form = KindPolicyForm
+    fields = ["kind", "mode"]
+    extra = 0
+    verbose_name_plural = "masking policy for this tenant (overrides the all-tenants policy)"
+
+
 @admin.register(KindPolicy)
 class KindPolicyAdmin(admin.ModelAdmin):
     form = KindPolicyForm

@@ -62,3 +62,23 @@ def test_the_default_tenant_keeps_the_seed_compatible_key_names(keys, redis_clie
     token = masker.mask_texts([EC2], tenant="default").texts[0]
     assert redis_client.get(f"aws:mask:{EC2}") == token.encode()
     assert redis_client.get(f"aws:unmask:{token}") == EC2.encode()
+
+
+def test_a_tenants_own_policy_is_edited_on_its_tenant_page(superuser_client, keys):
+    blue = Tenant.objects.get(slug="blue")
+    page = superuser_client.get(f"/admin/masking/tenant/{blue.pk}/change/")
+    assert "masking policy for this tenant" in page.content.decode().lower()
+    form = {
+        "name": "Blue",
+        "ttl_seconds": "3600",
+        "max_body_bytes": "",
+        "rate_limit_per_minute": "",
+        "kindpolicy_set-TOTAL_FORMS": "1",
+        "kindpolicy_set-INITIAL_FORMS": "0",
+        "kindpolicy_set-0-kind": "ec2_instance",
+        "kindpolicy_set-0-mode": "redact",
+    }
+    response = superuser_client.post(f"/admin/masking/tenant/{blue.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert masker.mask_texts([EC2], tenant="blue").texts == ["AWS_EC2_REDACTED"]
+    assert masker.mask_texts([EC2], tenant="green").texts[0].startswith("AWS_EC2_0")
