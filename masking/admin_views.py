@@ -82,8 +82,11 @@ def mapping_lookup(request: HttpRequest, model_admin) -> HttpResponse:
     can_reveal = request.user.has_perm(REVEAL_PERM)
     kinds = kinds_by_prefix()
     data = request.POST if request.method == "POST" else request.GET
-    if data.get("search_by", "token") != "token" and not can_reveal:
-        raise PermissionDenied("Searching by original needs the reveal permission.")
+    if data.get("search_by", "token") != "token":
+        if not can_reveal:
+            raise PermissionDenied("Searching by original needs the reveal permission.")
+        if request.method != "POST":
+            raise PermissionDenied("Search by original with the form: an original must not be put in a URL.")
     form = SearchForm(_with_defaults(data), can_reveal=can_reveal, kinds=kinds)
     page = mappings.Page([], 0, False)
     if form.is_valid():

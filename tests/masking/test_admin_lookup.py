@@ -120,3 +120,9 @@ def test_a_large_listing_is_paginated_with_a_next_page_button(viewer_client, red
     second = viewer_client.post(URL, {"action": "search", "tenant": "default", "cursor": first_page.next_cursor})
     first_tokens = {m.token for m in first_page.mappings}
     assert {m.token for m in second.context["page"].mappings} - first_tokens
+
+
+def test_a_search_by_original_is_refused_in_a_url_even_for_an_operator(operator_client, two_mappings):
+    response = operator_client.get(URL, {"tenant": "default", "search_by": "original", "query": EC2})
+    assert response.status_code == 403
+    assert EC2 not in response.content.decode()
