@@ -165,6 +165,31 @@ def test_a_backup_that_fails_verification_is_marked_failed_and_raises_an_alert(s
     alerts.close()
 
 
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+def test_a_snapshot_damaged_on_its_way_is_marked_failed_and_alerts(settings, redis_server, redis_client, damage):
+    write_mappings(redis_client, {"i-0abc": "AWS_EC2_001"}, ttl_ms=60_000)
+    good = Path(backups.run_backup().file).read_bytes()
+    damaged = bytearray(good)
+    if damage == "flipped byte":
+        damaged[len(damaged) // 2] ^= 0x04
+    else:
+        del damaged[-30:]
+    # A volume (a disk, a network mount) that hands back bytes other than Redis wrote.
+    settings.BACKUP_SOURCE = "volume"
+    settings.BACKUP_VOLUME_RDB = str(redis_server.data_dir / "damaged.rdb")
+    Path(settings.BACKUP_VOLUME_RDB).write_bytes(bytes(damaged))
+    alerts = redis_client.pubsub()
+    alerts.subscribe("aws-masker:events:alerts")
+    alerts.get_message(timeout=1)
+
+    record = backups.run_backup()
+
+    assert record.status == BackupRecord.Status.FAILED and not record.verified
+    assert record.error.startswith("RdbError")
+    assert json.loads(alerts.get_message(timeout=5)["data"])["backup_id"] == record.pk
+    alerts.close()
+
+
 def test_a_backup_of_an_unreachable_redis_is_recorded_as_failed(settings, redis_server, backup_dir):
     settings.MASKING_REDIS_URL = f"redis://:{redis_server.password}@127.0.0.1:1/0"
 
