@@ -24,6 +24,7 @@ from masking.models import DEFAULT_TENANT, ApiClient, Tenant
 from masking.serializers import ErrorSerializer, MaskResponseSerializer, TextOrJsonSerializer, UnmaskResponseSerializer
 
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def request_tenant(request) -> Tenant | str:
@@ -51,13 +52,24 @@ def read_json_body(request, limit: int):
     if len(raw) > limit:
         raise PayloadTooLarge(limit)
     try:
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidPayload("The request body is not valid UTF-8.") from None
     except RecursionError:
         raise InvalidPayload("The JSON body is nested too deeply.") from None
     except ValueError:
         raise InvalidPayload("The request body is not valid JSON.") from None
+    if SURROGATE_ESCAPE_RE.search(raw):
+        _refuse_lone_surrogates(data)
+    return data
+
+
+def _refuse_lone_surrogates(data) -> None:
+    # JSON may escape half of a surrogate pair ("\ud800"): that is no text, and no answer could encode it.
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload("The JSON body contains an unpaired surrogate escape.") from None
 
 
 class _MaskingView(APIView):

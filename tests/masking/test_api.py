@@ -202,6 +202,7 @@ def test_a_tenant_may_have_its_own_body_limit(db):
         ({"text": EC2, "json": {"a": EC2}}, "exactly one"),
         ({"txt": EC2}, "exactly one"),
         ([EC2], "Expected a dictionary"),
+        ('{"text": "' + EC2 + ' \\ud800"}', "unpaired surrogate"),
     ],
 )
 def test_malformed_requests_get_400_without_echoing_the_input(api, body, error):
@@ -210,6 +211,12 @@ def test_malformed_requests_get_400_without_echoing_the_input(api, body, error):
     payload = assert_error(response, 400, "invalid_request_error")
     assert error in payload["error"]["message"]
     assert EC2 not in response.content.decode()
+
+
+def test_escaped_characters_outside_the_basic_plane_are_fine(api):
+    response = api("/api/v1/mask", '{"text": "\\ud83d\\ude00 ' + EC2 + '"}')
+
+    assert response.json()["text"] == "\U0001f600 AWS_EC2_001"
 
 
 def test_other_methods_get_405_in_the_same_error_shape(api_key):
