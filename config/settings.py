@@ -255,7 +255,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # django.request logs the request on 5xx; our error handlers log safe summaries instead.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # httpx logs every upstream request at INFO; the proxy logs failures itself.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 # Tests (and the processes they start) share one SQLite file so a live server sees test data.

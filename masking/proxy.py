@@ -16,6 +16,8 @@ import uuid
 
 import httpx
 from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -23,7 +25,7 @@ from masking import upstream
 from masking.auth import aauthenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error, json_error
 from masking.masker import amask_texts, aunmask_texts
-from masking.models import DEFAULT_TENANT
+from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.store import MaskingUnavailable, TenantRef, alookup_originals, arecord_request
 from masking.streaming import StreamRestorer
@@ -33,6 +35,8 @@ from monitoring.metrics import aobserve_upstream
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-gateway-request-id"
+AUTH_CACHE_SECONDS = 10
+_known_clients: dict[str, tuple[float, ApiClient]] = {}
 _background: set[asyncio.Task] = set()
 
 
@@ -42,6 +46,31 @@ class Unauthenticated(Exception):
 
 class GatewayMisconfigured(Exception):
     pass
+
+
+class ProxyHandler(ASGIHandler):
+    """Django for the Claude API paths, without the middleware stack.
+
+    Under ASGI each classic middleware hook runs through the one thread-sensitive executor, so the
+    dozen hooks of sessions, CSRF, auth, messages and the like would serialise every proxied request
+    through a single thread. The proxy uses API keys, never cookies, and needs none of them."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+
+
+def with_proxy(app):
+    """`app` (the site) with `/v1/...` (the Claude API) served by the middleware-free handler."""
+    proxy_app = ProxyHandler()
+
+    async def route(scope, receive, send):
+        target = proxy_app if scope["type"] == "http" and scope["path"].startswith("/v1/") else app
+        await target(scope, receive, send)
+
+    return route
 
 
 @csrf_exempt
@@ -72,6 +101,8 @@ async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
         response = json_error(HttpError(500, "api_error", "Internal error."))
         call.finished(response.status_code)
     response[REQUEST_ID_HEADER] = call.request_id
+    if not response.streaming:  # no CommonMiddleware here to set it
+        response["content-length"] = str(len(response.content))
     return response
 
 
@@ -117,7 +148,7 @@ class _Call:
             sent_as_bearer = not self.request.headers.get("x-api-key")
             credentials = {"authorization": f"Bearer {key}"} if sent_as_bearer else {"x-api-key": key}
             return credentials, settings.MASKING_MAX_BODY_BYTES
-        client = await aauthenticate_key(key)
+        client = await _client_for(key)
         if client is None:
             raise Unauthenticated("Invalid or inactive API key.")
         self.tenant = client.tenant
@@ -215,6 +246,22 @@ class _Call:
 
     def _observe_upstream(self, latency_s: float) -> None:
         _in_background(aobserve_upstream(latency_s))
+
+
+async def _client_for(key: str) -> ApiClient | None:
+    """The key's client, remembered for a few seconds: the ORM lookup is a thread hop and a query,
+    more than the whole proxy costs otherwise. A revoked key stops working within AUTH_CACHE_SECONDS."""
+    digest = hash_api_key(key)
+    now = time.monotonic()
+    cached = _known_clients.get(digest)
+    if cached and cached[0] > now:
+        return cached[1]
+    client = await aauthenticate_key(key)
+    if client is not None:
+        if len(_known_clients) >= 10_000:
+            _known_clients.clear()
+        _known_clients[digest] = (now + AUTH_CACHE_SECONDS, client)
+    return client
 
 
 def _stream_failure(exc: Exception) -> tuple[int, bool]:

@@ -74,6 +74,7 @@ class FakeUpstream:
     disconnected: threading.Event = field(default_factory=threading.Event)
     invalid_signatures: int = 0
     chunk_pause: float = 0.0  # seconds between chunks, so each chunk is a separate read on the other side
+    record: bool = True  # off in benchmarks, which send thousands of requests
 
     def reset(self) -> None:
         """Back to the defaults, keeping the same object (a server may be serving it)."""
@@ -93,7 +94,8 @@ class FakeUpstream:
             if not message.get("more_body"):
                 break
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
-        self.received.append(Received(scope["path"], scope["query_string"].decode(), headers, body))
+        if self.record:
+            self.received.append(Received(scope["path"], scope["query_string"].decode(), headers, body))
         if self.delay:
             await asyncio.sleep(self.delay)
         request = json.loads(body)
@@ -227,6 +229,11 @@ async def _send_json(send, status: int, body: dict) -> None:
     headers = [(b"content-type", b"application/json"), (b"request-id", b"req_fake_01")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
+
+
+def bench_app() -> FakeUpstream:
+    """`uvicorn --factory tests.masking.fake_upstream:bench_app`: answers at once, records nothing."""
+    return FakeUpstream(record=False, delta_size=40)
 
 
 @contextmanager

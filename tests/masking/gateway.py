@@ -60,6 +60,7 @@ def gateway(upstream, settings) -> Gateway:
     settings.ANTHROPIC_UPSTREAM_URL = upstream.url
     settings.ANTHROPIC_API_KEY = UPSTREAM_KEY
     settings.GATEWAY_AUTH_MODE = "gateway"
+    proxy._known_clients.clear()
     return Gateway()
 
 

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from masking import proxy
 from masking.models import ApiClient
 from masking.proxy import REQUEST_ID_HEADER
 from masking.streaming import SSEParser
@@ -40,6 +41,17 @@ def test_a_wrong_or_inactive_key_gets_401_and_nothing_is_forwarded(gateway, upst
             gateway.post("/v1/messages", json=message(PROMPT), headers=headers(key)), 401, "authentication_error"
         )
     assert upstream.received == []
+
+
+def test_a_revoked_key_is_refused_once_the_short_auth_cache_expires(gateway, upstream, api_key, monkeypatch):
+    monkeypatch.setattr(proxy, "AUTH_CACHE_SECONDS", 0)
+    assert gateway.post("/v1/messages", json=message("hi"), headers=headers(api_key)).status_code == 200
+    ApiClient.objects.update(is_active=False)
+
+    response = gateway.post("/v1/messages", json=message("hi"), headers=headers(api_key))
+
+    assert_error(response, 401, "authentication_error")
+    assert len(upstream.received) == 1
 
 
 @pytest.mark.parametrize(

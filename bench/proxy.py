@@ -1,0 +1,257 @@
+"""What the masking proxy costs: the same requests sent direct to a fake Claude API, through the
+gateway with masking off (pass-through), and through the gateway with masking on.
+
+    .venv/bin/python bench/proxy.py          (BENCH_SECONDS=4 per measurement, BENCH_WORKERS=2)
+
+Starts its own redis-server, SQLite database, fake upstream (answers at once, echoing the prompt)
+and two gateways under uvicorn as in production, measures a 16 KB prompt with ~40 AWS identifiers
+at concurrency 1 and 50, non-streaming and streaming, and prints throughput, p50/p99 latency,
+time to first event, and the ratios against the goals of issue 5. Everything runs on this machine,
+so the load generator competes with the servers for the same cores: read the ratios, not the
+absolute numbers."""
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+WARMUP_SECONDS = 0.5
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))  # docs/proxy.md: 2 workers on 2 cores
+CONCURRENCY = (1, 50)
+# Issue 5: masked keeps >= 75 % of pass-through throughput at <= 1.3x its p50; pass-through keeps >= 50 % of direct.
+MIN_MASKED_THROUGHPUT, MAX_MASKED_P50, MIN_PASSTHROUGH_THROUGHPUT = 0.75, 1.3, 0.5
+
+SETUP = """
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from masking.models import ApiClient, Tenant
+tenant = Tenant.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
+print(ApiClient.objects.create_with_key("bench", tenant)[1])
+"""
+
+
+def prompt() -> str:
+    """~16 KB of `aws ec2 describe-instances` output and questions, with 40 distinct identifiers."""
+    lines = ["Here is the output of aws ec2 describe-instances for our fleet:"]
+    for n in range(10):
+        lines.append(
+            f'{{"InstanceId": "i-0{n:02d}1b2c3d4e5f6789a", "VpcId": "vpc-0{n:02d}e2d3c4b5a6978f",'
+            f' "IamInstanceProfile": {{"Arn": "arn:aws:iam::12345678{n:04d}:role/Web{n}"}},'
+            f' "KeyOwner": "AKIA{n:04d}IOSFODNN7EXA", "State": {{"Name": "running"}}, "InstanceType": "m5.large",'
+            f' "LaunchTime": "2024-05-0{n % 9 + 1}T10:00:00Z", "Monitoring": {{"State": "disabled"}}}}'
+        )
+    filler = (
+        "The load balancer health checks fail intermittently, latency rises during deploys and the"
+        " autoscaling group sometimes replaces healthy hosts; ünïcödé ✓ 日本語 included. "
+    )
+    text = "\n".join(lines) + "\n"
+    while len(text.encode()) < 16 * 1024:
+        text += filler
+    return text + "\nWhich of these instances can reach the internet, and why?"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def process(args: list[str], env: dict, ready_url: str | None = None, port: int | None = None):
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not _ready(ready_url, port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{args[:4]} did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _ready(url: str | None, port: int | None) -> bool:
+    try:
+        if url:
+            return httpx.get(url, timeout=0.5).status_code == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except (httpx.HTTPError, OSError):
+        return False
+
+
+def uvicorn(app: str, port: int, env: dict, workers: int = 1, factory: bool = False) -> list[str]:
+    args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return args + (["--factory"] if factory else [])
+
+
+def environment(tmp: Path, redis_url: str, upstream_url: str) -> dict:
+    env = dict(os.environ)
+    for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "DATABASE_URL"):
+        env.pop(name, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        REDIS_URL=redis_url + "/0",
+        DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
+        VAR_DIR=str(tmp),
+        ENV_FILE=str(tmp / "none.env"),
+        SECRET_KEY=secrets.token_hex(16),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        ANTHROPIC_UPSTREAM_URL=upstream_url,
+        ANTHROPIC_API_KEY="sk-ant-bench",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+async def one(client: httpx.AsyncClient, url: str, headers: dict, body: dict, stream: bool) -> tuple[float, float]:
+    """(latency, time to first event) of one request, in seconds."""
+    started = time.perf_counter()
+    first = None
+    async with client.stream("POST", url, json=body, headers=headers) as response:
+        async for _ in response.aiter_raw():
+            first = first or time.perf_counter() - started
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+    return time.perf_counter() - started, first or 0.0
+
+
+async def measure(url: str, headers: dict, body: dict, stream: bool, concurrency: int) -> dict:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        results: list[tuple[float, float]] = []
+
+        async def worker(until: float, keep: bool) -> None:
+            while time.perf_counter() < until:
+                result = await one(client, url, headers, body, stream)
+                if keep:
+                    results.append(result)
+
+        warmup_end = time.perf_counter() + WARMUP_SECONDS
+        await asyncio.gather(*(worker(warmup_end, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + SECONDS, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies = sorted(r[0] for r in results)
+    firsts = sorted(r[1] for r in results)
+    return {
+        "rps": len(results) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "ttfe": statistics.median(firsts) * 1000,
+    }
+
+
+def check_round_trip(gateway: str, key: str, text: str) -> None:
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 1024, "messages": [{"role": "user", "content": text}]}
+    answer = httpx.post(f"{gateway}/v1/messages", json=body, headers={"x-api-key": key}, timeout=30).json()
+    if answer["content"][0]["text"] != text:
+        raise SystemExit("the masked gateway did not restore the prompt byte for byte")
+
+
+def report(results: dict) -> list[str]:
+    print(f"\n{'mode':<10}{'conc':>5} {'target':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ttfe ms':>9}")
+    for (stream, conc, target), r in results.items():
+        mode = "stream" if stream else "json"
+        ttfe = f"{r['ttfe']:9.1f}" if stream else f"{'':>9}"
+        print(f"{mode:<10}{conc:>5} {target:<12}{r['rps']:9.1f}{r['p50']:9.1f}{r['p99']:9.1f}{ttfe}")
+    misses = []
+    print(f"\n{'mode':<10}{'conc':>5}  masked/pass req/s   masked/pass p50   pass/direct req/s")
+    for stream in (False, True):
+        for conc in CONCURRENCY:
+            direct, passthrough, masked = (results[(stream, conc, t)] for t in ("direct", "passthrough", "masked"))
+            ratios = (
+                masked["rps"] / passthrough["rps"],
+                masked["p50"] / passthrough["p50"],
+                passthrough["rps"] / direct["rps"],
+            )
+            ok = (
+                ratios[0] >= MIN_MASKED_THROUGHPUT,
+                ratios[1] <= MAX_MASKED_P50,
+                ratios[2] >= MIN_PASSTHROUGH_THROUGHPUT,
+            )
+            marks = ["" if good else " MISS" for good in ok]
+            mode = "stream" if stream else "json"
+            print(
+                f"{mode:<10}{conc:>5}  {ratios[0]:8.2f}{marks[0]:<10}{ratios[1]:8.2f}{marks[1]:<10}"
+                f"{ratios[2]:8.2f}{marks[2]}"
+            )
+            misses += [f"{mode} c={conc}" for good in ok if not good]
+    print("\ngoals: masked/pass req/s >= 0.75, masked/pass p50 <= 1.3, pass/direct req/s >= 0.5")
+    return misses
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    text = prompt()
+    try:
+        with ExitStack() as stack:
+            redis_port, password = free_port(), secrets.token_hex(8)
+            redis_args = [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--requirepass",
+                password,
+            ]
+            redis_args += ["--save", "", "--appendonly", "no", "--dir", str(tmp)]
+            stack.enter_context(process(redis_args, dict(os.environ), port=redis_port))
+            upstream_port = free_port()
+            upstream = f"http://127.0.0.1:{upstream_port}"
+            env = environment(tmp, f"redis://:{password}@127.0.0.1:{redis_port}", upstream)
+            fake = uvicorn("tests.masking.fake_upstream:bench_app", upstream_port, env, factory=True)
+            stack.enter_context(process(fake, env, port=upstream_port))
+            key = subprocess.run(
+                [sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            ).stdout.strip()
+            gateways = {}
+            for name, settings_module in (("passthrough", "bench.settings_passthrough"), ("masked", "config.settings")):
+                port = free_port()
+                gateways[name] = f"http://127.0.0.1:{port}"
+                args = uvicorn("config.asgi:application", port, {**env}, workers=WORKERS)
+                gw_env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
+                stack.enter_context(process(args, gw_env, ready_url=f"{gateways[name]}/healthz"))
+            check_round_trip(gateways["masked"], key, text)
+            print(f"prompt {len(text.encode())} bytes, {WORKERS} gateway workers, {SECONDS:g} s per measurement")
+            results = {}
+            for stream in (False, True):
+                body = {"model": "claude-sonnet-4-6", "max_tokens": 4096, "stream": stream}
+                body["messages"] = [{"role": "user", "content": text}]
+                for conc in CONCURRENCY:
+                    targets = {"direct": upstream, **gateways}
+                    for target, base in targets.items():
+                        headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+                        results[(stream, conc, target)] = asyncio.run(
+                            measure(f"{base}/v1/messages", headers, body, stream, conc)
+                        )
+            misses = report(results)
+            print("all goals met" if not misses else f"goals missed: {', '.join(misses)}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
