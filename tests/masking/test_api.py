@@ -238,6 +238,20 @@ def test_it_answers_503_and_returns_nothing_unmasked_when_redis_is_down(api, red
         assert ROLE not in response.content.decode()
 
 
+def test_masking_stops_when_redis_stops_mid_run_and_resumes_when_it_is_back(api, redis_server):
+    before = api("/api/v1/mask", {"text": EC2})
+    redis_server.stop()
+    during = api("/api/v1/mask", {"text": f"{EC2} {VPC}"})
+    redis_server.start()  # without persistence in tests: it comes back empty
+    after = api("/api/v1/mask", {"text": f"{EC2} {VPC}"})
+
+    assert before.json()["text"] == "AWS_EC2_001"
+    assert_error(during, 503, "masking_unavailable")
+    assert EC2 not in during.content.decode() and VPC not in during.content.decode()
+    assert after.status_code == 200
+    assert EC2 not in after.json()["text"] and VPC not in after.json()["text"]
+
+
 def test_a_failed_event_never_fails_the_request(api, redis_client):
     before = events.failed_count()
     redis_client.execute_command("ACL", "SETUSER", "default", "-publish")
