@@ -205,7 +205,8 @@ class _Walker:
                 summary.declared_by_db[db] = self.number()
                 self.number()
             elif op == _AUX:
-                name, value = self.string(keep=True), self.string(keep=True)
+                name = self.string(keep=True)
+                value = self.string(keep=name == b"redis-ver")  # other values may be LZF-compressed
                 if name == b"redis-ver":
                     summary.redis_version = value.decode("ascii", "replace")[:32]
             elif op == _EXPIRETIME_MS:
