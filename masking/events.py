@@ -78,7 +78,7 @@ def _count_failure(exc: BaseException) -> None:
 
 def _observe(event: dict, published: bool) -> None:
     """Durations and the publish outcome for /metrics (the stats hashes do not keep those)."""
-    duration_s = event["duration_ms"] / 1000
+    duration_s = event.get("duration_ms", 0.0) / 1000
     if event["event_type"] == MASKING:
         metrics.observe_masking(duration_s, event["source"])
     elif event["event_type"] == UNMASKING:
@@ -87,7 +87,7 @@ def _observe(event: dict, published: bool) -> None:
 
 
 async def _aobserve(event: dict, published: bool) -> None:
-    duration_s = event["duration_ms"] / 1000
+    duration_s = event.get("duration_ms", 0.0) / 1000
     if event["event_type"] == MASKING:
         await metrics.aobserve_masking(duration_s, event["source"])
     elif event["event_type"] == UNMASKING:
