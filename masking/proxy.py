@@ -1,10 +1,12 @@
 """The Claude API, masked: `POST /v1/messages` (streaming too) and `POST /v1/messages/count_tokens`.
 
-Plain async Django views rather than adrf: the body must be read as raw bytes (size limit, UTF-8
-check) and answered in the Claude API's error shape, and a stream is a `StreamingHttpResponse`,
-so DRF's parsers, negotiation and renderers would be bypassed anyway; dropping them keeps the
-gateway's own cost per request to the masking itself. Django's async path never pins a thread
-while the upstream thinks, and cancels the view when the client goes away.
+A small ASGI endpoint rather than a DRF (adrf) or Django view. The body is read as raw bytes (size
+limit while it arrives, UTF-8 check) and every answer is in the Claude API's shape, so DRF's
+parsers, negotiation and renderers would be bypassed anyway; and Django's ASGI handler costs two
+thread hand-offs per request (request signals and response close run in a per-request thread),
+more than the whole proxy otherwise costs. Everything here is async: no thread is pinned while the
+upstream thinks, one process serves hundreds of streams, and a client that goes away cancels the
+upstream request. `with_proxy()` mounts it at `/v1/` in front of the Django site (config/asgi.py).
 """
 
 import asyncio
@@ -13,17 +15,17 @@ import logging
 import time
 import traceback
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
-from django.core.handlers.exception import convert_exception_to_response
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.db import close_old_connections
 
 from masking import upstream
-from masking.auth import aauthenticate_key, key_from_headers
-from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error, json_error
+from masking.auth import authenticate_key, key_from_headers
+from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
 from masking.masker import amask_texts, aunmask_texts
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
@@ -34,6 +36,7 @@ from monitoring.metrics import aobserve_upstream
 
 logger = logging.getLogger(__name__)
 
+ROUTES = {"/v1/messages", "/v1/messages/count_tokens"}
 REQUEST_ID_HEADER = "x-gateway-request-id"
 AUTH_CACHE_SECONDS = 10
 _known_clients: dict[str, tuple[float, ApiClient]] = {}
@@ -48,62 +51,46 @@ class GatewayMisconfigured(Exception):
     pass
 
 
-class ProxyHandler(ASGIHandler):
-    """Django for the Claude API paths, without the middleware stack.
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
 
-    Under ASGI each classic middleware hook runs through the one thread-sensitive executor, so the
-    dozen hooks of sessions, CSRF, auth, messages and the like would serialise every proxied request
-    through a single thread. The proxy uses API keys, never cookies, and needs none of them."""
 
-    def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
 
 
 def with_proxy(app):
-    """`app` (the site) with `/v1/...` (the Claude API) served by the middleware-free handler."""
-    proxy_app = ProxyHandler()
+    """`app` (the Django site) with `/v1/...` (the Claude API) served by the proxy."""
 
     async def route(scope, receive, send):
-        target = proxy_app if scope["type"] == "http" and scope["path"].startswith("/v1/") else app
-        await target(scope, receive, send)
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await proxy_app(scope, receive, send)
+        else:
+            await app(scope, receive, send)
 
     return route
 
 
-@csrf_exempt
-async def messages(request: HttpRequest) -> HttpResponse:
-    return await _proxy(request, "/v1/messages")
-
-
-@csrf_exempt
-async def count_tokens(request: HttpRequest) -> HttpResponse:
-    return await _proxy(request, "/v1/messages/count_tokens")
-
-
-async def _proxy(request: HttpRequest, path: str) -> HttpResponse:
-    call = _Call(request, path)
-    try:
-        response = await call.run()
-    except (Unauthenticated, GatewayMisconfigured, InvalidPayload, PayloadTooLarge, MaskingUnavailable) as exc:
-        response = json_error(_error(exc))
-        call.finished(response.status_code)
-    except UpstreamError as exc:
-        logger.warning("upstream failed: %s (request %s)", exc.status, call.request_id)
-        response = json_error(HttpError(exc.status, "api_error", exc.message))
-        call.finished(response.status_code, upstream_error=True)
-    except Exception as exc:
-        # The message may quote the payload: log where it failed, never what it said.
-        where = "".join(traceback.format_tb(exc.__traceback__))
-        logger.error("proxy failed: %s (request %s)\n%s", type(exc).__name__, call.request_id, where)
-        response = json_error(HttpError(500, "api_error", "Internal error."))
-        call.finished(response.status_code)
-    response[REQUEST_ID_HEADER] = call.request_id
-    if not response.streaming:  # no CommonMiddleware here to set it
-        response["content-length"] = str(len(response.content))
-    return response
+async def proxy_app(scope, receive, send) -> None:
+    call = _Call(scope, receive)
+    work = asyncio.create_task(call.run())
+    gone = asyncio.create_task(call.disconnected())
+    await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if not work.done():  # the client left while the upstream was thinking: stop asking it
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        call.finished(499)
+        return
+    answer = call.answer(work)
+    if answer is None:
+        gone.cancel()
+        return
+    answer.headers[REQUEST_ID_HEADER] = call.request_id
+    await _respond(answer, gone, send)
 
 
 def _error(exc: Exception) -> HttpError:
@@ -114,38 +101,79 @@ def _error(exc: Exception) -> HttpError:
     return http_error(exc)
 
 
+def _error_answer(error: HttpError) -> Answer:
+    body = json.dumps(error_body(error.type, error.message)).encode()
+    return Answer(error.status, {"content-type": "application/json"}, body)
+
+
 class _Call:
     """One proxied request: authenticate, mask, forward, restore."""
 
-    def __init__(self, request: HttpRequest, path: str) -> None:
-        self.request = request
-        self.path = path
+    def __init__(self, scope, receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            name, value = name.decode("latin-1").lower(), value.decode("latin-1")
+            self.headers[name] = f"{self.headers[name]}, {value}" if name in self.headers else value
         self.request_id = uuid.uuid4().hex
         self.started = time.perf_counter()
         self.tenant: TenantRef = DEFAULT_TENANT
+        self.body_read = asyncio.Event()
 
-    async def run(self) -> HttpResponse:
-        if self.request.method != "POST":
-            return json_error(HttpError(405, "invalid_request_error", "Only POST is allowed here."))
+    def answer(self, work: asyncio.Task) -> Answer | None:
+        """What `run()` returned, or the error it raised in the Claude API's shape (None: nobody to tell)."""
+        try:
+            return work.result()
+        except ClientGone:
+            self.finished(499)
+            return None
+        except (Unauthenticated, GatewayMisconfigured, InvalidPayload, PayloadTooLarge, MaskingUnavailable) as exc:
+            answer = _error_answer(_error(exc))
+            self.finished(answer.status)
+        except UpstreamError as exc:
+            logger.warning("upstream failed: %s (request %s)", exc.status, self.request_id)
+            answer = _error_answer(HttpError(exc.status, "api_error", exc.message))
+            self.finished(answer.status, upstream_error=True)
+        except Exception as exc:
+            # The message may quote the payload: log where it failed, never what it said.
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            logger.error("proxy failed: %s (request %s)\n%s", type(exc).__name__, self.request_id, where)
+            answer = _error_answer(HttpError(500, "api_error", "Internal error."))
+            self.finished(answer.status)
+        return answer
+
+    async def disconnected(self) -> None:
+        """Returns when the client goes away (listened for only once its body has arrived)."""
+        await self.body_read.wait()
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+
+    async def run(self) -> Answer:
+        if self.scope["path"] not in ROUTES:
+            return _error_answer(HttpError(404, "not_found_error", "The gateway serves /v1/messages only."))
+        if self.scope["method"] != "POST":
+            return _error_answer(HttpError(405, "invalid_request_error", "Only POST is allowed here."))
         credentials, limit = await self._authenticate()
-        body = self._body(limit)
+        body = await self._body(limit)
         if settings.PROXY_MASKING:
             body = await self._masked(body)
-        headers = upstream.forwarded_headers(self.request.headers.items(), credentials)
+        headers = upstream.forwarded_headers(self.headers.items(), credentials)
+        query = self.scope["query_string"].decode("latin-1")
         sent = time.perf_counter()
-        response = await upstream.send(self.path, self.request.META.get("QUERY_STRING", ""), headers, body)
-        self._observe_upstream(time.perf_counter() - sent)
+        response = await upstream.send(self.scope["path"], query, headers, body)
+        self._in_background(aobserve_upstream(time.perf_counter() - sent))
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(response)
         return await self._restored(response)
 
     async def _authenticate(self) -> tuple[dict[str, str], int]:
         """Upstream credentials and this client's body size limit; nothing is read before this."""
-        key = key_from_headers(self.request.headers)
+        key = key_from_headers(self.headers)
         if not key:
             raise Unauthenticated("An API key is required (x-api-key or Authorization: Bearer).")
         if settings.GATEWAY_AUTH_MODE == "passthrough":
-            sent_as_bearer = not self.request.headers.get("x-api-key")
+            sent_as_bearer = not self.headers.get("x-api-key")
             credentials = {"authorization": f"Bearer {key}"} if sent_as_bearer else {"x-api-key": key}
             return credentials, settings.MASKING_MAX_BODY_BYTES
         client = await _client_for(key)
@@ -157,41 +185,39 @@ class _Call:
             raise GatewayMisconfigured("The gateway has no upstream API key configured (ANTHROPIC_API_KEY).")
         return {"x-api-key": upstream_key}, client.tenant.max_body_bytes or settings.MASKING_MAX_BODY_BYTES
 
-    def _body(self, limit: int) -> bytes:
-        declared = self.request.META.get("CONTENT_LENGTH")
-        if declared and declared.isdigit() and int(declared) > limit:
+    async def _body(self, limit: int) -> bytes:
+        """The request body, refused as soon as it is known to be over `limit` (never buffered whole)."""
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(limit)
-        # read(), not .body: .body applies Django's form-oriented DATA_UPLOAD_MAX_MEMORY_SIZE instead of ours.
-        body = self.request.read(limit + 1)
-        if len(body) > limit:
-            raise PayloadTooLarge(limit)
-        return body
+        chunks, size = [], 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(limit)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                self.body_read.set()
+                return b"".join(chunks)
 
     async def _masked(self, body: bytes) -> bytes:
         """Every text of the request masked with one store round trip, or an exception: never the original."""
-        payload = self._parse(body)
+        payload = _parse(body)
         slots = request_slots(payload)
         masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
         write_slots(slots, masked.texts)
         return _dump(payload)
 
-    @staticmethod
-    def _parse(body: bytes) -> object:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidPayload("The request body is not valid UTF-8.") from None
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise InvalidPayload("The request body is not valid JSON.") from None
-
-    async def _restored(self, response: httpx.Response) -> HttpResponse:
+    async def _restored(self, response: httpx.Response) -> Answer:
         body = await upstream.read(response)
         if settings.PROXY_MASKING and b"AWS" in body:  # every token starts with AWS: otherwise nothing to restore
             body = await self._unmasked(body)
         self.finished(response.status_code, upstream_error=response.status_code >= 500)
-        return HttpResponse(body, status=response.status_code, headers=upstream.returned_headers(response))
+        return Answer(response.status_code, upstream.returned_headers(response), body)
 
     async def _unmasked(self, body: bytes) -> bytes:
         try:
@@ -209,19 +235,16 @@ class _Call:
         write_slots(slots, unmasked.texts)
         return _dump(payload)
 
-    def _stream(self, response: httpx.Response) -> StreamingHttpResponse:
+    def _stream(self, response: httpx.Response) -> Answer:
         async def lookup(tokens: list[str]) -> dict[str, str]:
             return await alookup_originals(tokens, self.tenant)
 
         restorer = StreamRestorer(lookup) if settings.PROXY_MASKING else None
-        streamed = StreamingHttpResponse(
-            self._relay(response, restorer), status=200, headers=upstream.returned_headers(response)
-        )
-        streamed["cache-control"] = "no-cache"
-        streamed["x-accel-buffering"] = "no"
-        return streamed
+        headers = upstream.returned_headers(response)
+        headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
+        return Answer(200, headers, stream=self._relay(response, restorer))
 
-    async def _relay(self, response: httpx.Response, restorer: StreamRestorer | None):
+    async def _relay(self, response: httpx.Response, restorer: StreamRestorer | None) -> AsyncIterator[bytes]:
         status, failed = 200, False
         try:
             async for chunk in response.aiter_bytes():
@@ -242,10 +265,46 @@ class _Call:
 
     def finished(self, status: int, upstream_error: bool = False) -> None:
         latency_ms = (time.perf_counter() - self.started) * 1000
-        _in_background(arecord_request(status, latency_ms, upstream_error))
+        self._in_background(arecord_request(status, latency_ms, upstream_error))
 
-    def _observe_upstream(self, latency_s: float) -> None:
-        _in_background(aobserve_upstream(latency_s))
+    @staticmethod
+    def _in_background(coro) -> None:
+        """Counters are best effort and must not delay the answer."""
+        task = asyncio.create_task(coro)
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+async def _respond(answer: Answer, gone: asyncio.Task, send) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers.items()]
+    if answer.stream is None:
+        gone.cancel()
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+        return
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    relay = asyncio.create_task(_pump(answer.stream, send))
+    await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (gone, relay):  # a client gone first cancels the relay, and with it the upstream request
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(relay, gone, return_exceptions=True)
+
+
+async def _pump(stream: AsyncIterator[bytes], send) -> None:
+    try:
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        await stream.aclose()
+
+
+def _authenticate_fresh(key: str) -> ApiClient | None:
+    # What Django's request cycle would do around a view: drop a connection the database closed.
+    close_old_connections()
+    return authenticate_key(key)
 
 
 async def _client_for(key: str) -> ApiClient | None:
@@ -256,12 +315,23 @@ async def _client_for(key: str) -> ApiClient | None:
     cached = _known_clients.get(digest)
     if cached and cached[0] > now:
         return cached[1]
-    client = await aauthenticate_key(key)
+    client = await sync_to_async(_authenticate_fresh)(key)
     if client is not None:
         if len(_known_clients) >= 10_000:
             _known_clients.clear()
         _known_clients[digest] = (now + AUTH_CACHE_SECONDS, client)
     return client
+
+
+def _parse(body: bytes) -> object:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPayload("The request body is not valid UTF-8.") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidPayload("The request body is not valid JSON.") from None
 
 
 def _stream_failure(exc: Exception) -> tuple[int, bool]:
@@ -288,10 +358,3 @@ def _dump(payload: object) -> bytes:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:  # a lone surrogate sent as \\ud800: keep it escaped, as the client did
         return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def _in_background(coro) -> None:
-    """Counters are best effort and must not delay the answer."""
-    task = asyncio.create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)

@@ -97,7 +97,9 @@ class FakeUpstream:
         if self.record:
             self.received.append(Received(scope["path"], scope["query_string"].decode(), headers, body))
         if self.delay:
+            watcher = asyncio.create_task(self._watch_disconnect(receive))
             await asyncio.sleep(self.delay)
+            watcher.cancel()
         request = json.loads(body)
         if self.status >= 400:
             await _send_json(send, self.status, self._error(request))

@@ -236,6 +236,21 @@ def test_a_client_that_goes_away_mid_stream_cancels_the_upstream_request(upstrea
         assert upstream.disconnected.wait(20)
 
 
+def test_a_client_that_gives_up_while_the_upstream_thinks_cancels_the_upstream_request(upstream, api_key, tmp_path):
+    upstream.delay = 30
+    with gateway_process(tmp_path, ANTHROPIC_UPSTREAM_URL=upstream.url, ANTHROPIC_API_KEY=UPSTREAM_KEY) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/messages", json=message(PROMPT), headers=headers(api_key), timeout=1)
+        assert upstream.disconnected.wait(20)
+
+
+def test_other_api_paths_answer_404_in_the_api_error_shape(gateway, api_key):
+    response = gateway.post("/v1/complete", json={}, headers=headers(api_key))
+
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+
+
 def test_the_gateway_answers_through_several_uvicorn_workers(upstream, api_key, tmp_path):
     env = {"ANTHROPIC_UPSTREAM_URL": upstream.url, "ANTHROPIC_API_KEY": UPSTREAM_KEY}
     with gateway_process(tmp_path, workers=2, **env) as url:
