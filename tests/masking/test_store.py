@@ -4,6 +4,7 @@ import pytest
 from django.conf import settings
 
 from masking import store
+from masking.connection import reset_clients
 from masking.models import Tenant
 from masking.store import MaskingUnavailable
 from masking.tokens import format_token
@@ -188,6 +189,18 @@ def test_it_refuses_when_redis_is_down(redis_server):
         asyncio.run(store.aget_or_create_tokens([("EC2", EC2)]))
     assert EC2 not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_it_refuses_when_redis_does_not_answer_in_time(redis_client, settings):
+    settings.REDIS_COMMAND_TIMEOUT = 0.2
+    reset_clients()
+    redis_client.execute_command("CLIENT", "PAUSE", 3000, "WRITE")  # up, but holding every write
+    try:
+        with pytest.raises(MaskingUnavailable, match="timed out"):
+            store.get_or_create_tokens([("EC2", EC2)])
+    finally:
+        redis_client.execute_command("CLIENT", "UNPAUSE")
+        reset_clients()
 
 
 def test_it_refuses_when_redis_is_read_only(redis_client):
