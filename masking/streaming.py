@@ -16,7 +16,6 @@ from masking.tokens import TOKEN_MAX_LEN, find_tokens
 
 Lookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
 
-_EOL = re.compile(r"\r\n|\r|\n")
 _WORD = re.compile(r"[A-Za-z0-9_]")
 # Every prefix of a token (Markdown- and JSON-escaped underscores included): a held tail must match.
 _TOKEN_PREFIX = re.compile(r"A(?:W(?:S(?:\\{0,2}_[A-Z0-9]+)*(?:\\{0,2}_?)?)?)?")
@@ -43,40 +42,33 @@ class SSEParser:
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._pending = ""
-        self._event: str | None = None
-        self._data: list[str] = []
 
     def feed(self, chunk: bytes, final: bool = False) -> list[SSEEvent]:
         text = self._pending + self._decoder.decode(chunk, final)
-        events: list[SSEEvent] = []
-        start = 0
-        for eol in _EOL.finditer(text):
-            if eol.group() == "\r" and eol.end() == len(text) and not final:
-                break  # maybe the first half of a \r\n split across chunks
-            self._line(text[start : eol.start()], events)
-            start = eol.end()
-        self._pending = text[start:]
-        if final:
-            if self._pending:
-                self._line(self._pending, events)
-                self._pending = ""
-            self._line("", events)  # an unterminated last event is still delivered
-        return events
+        held_cr = text.endswith("\r") and not final  # maybe the first half of a \r\n split across chunks
+        if held_cr:
+            text = text[:-1]
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        blocks = text.split("\n\n")  # an event ends at an empty line
+        self._pending = ("" if final else blocks.pop()) + ("\r" if held_cr else "")
+        return [event for block in blocks if (event := _event_of(block))]
 
-    def _line(self, line: str, events: list[SSEEvent]) -> None:
-        if not line:
-            if self._data or self._event is not None:
-                events.append(SSEEvent(self._event, "\n".join(self._data)))
-            self._event, self._data = None, []
-            return
-        if line.startswith(":"):
-            return
+
+def _event_of(block: str) -> SSEEvent | None:
+    name, data = None, []
+    for line in block.split("\n"):
+        if not line or line.startswith(":"):
+            continue
         field, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
         if field == "event":
-            self._event = value
+            name = value
         elif field == "data":
-            self._data.append(value)
+            data.append(value)
+    if not data and name is None:
+        return None
+    return SSEEvent(name, "\n".join(data))
 
 
 class TokenCache:
@@ -192,6 +184,12 @@ class StreamRestorer:
         block = self._blocks.setdefault(payload.get("index"), _Block())
         block.delta_type = delta["type"]
         text = block.held + delta[field]
+        if "AWS" not in text and text[-1:] != "A" and text[-2:] != "AW":  # the common case: no token, none starting
+            block.held, block.last = "", text[-1:] or block.last
+            if text == delta[field]:
+                return event.encode()
+            delta[field] = text
+            return _encode(event.event, payload)
         cut = hold_start(text, block.last)
         json_escaped = field == "partial_json"
         ready = await self.cache.restore(text[:cut], json_escaped, block.last, text[cut : cut + 1]) if cut else ""
