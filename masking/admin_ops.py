@@ -92,6 +92,11 @@ class CustomRuleAdmin(admin.ModelAdmin):
     fields = ["name", "tenant", "pattern", "kind", "prefix", "enabled", "examples"]
     change_form_template = "admin/masking/customrule/change_form.html"
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "pattern":
+            kwargs["widget"] = forms.TextInput(attrs={"size": 90, "class": "vLargeTextField", "spellcheck": "false"})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     @admin.display(description="tenant", ordering="tenant__slug")
     def tenant_label(self, obj: CustomRule) -> str:
         return obj.tenant.slug if obj.tenant else "all tenants"

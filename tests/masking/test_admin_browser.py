@@ -53,3 +53,21 @@ def test_an_operator_finds_reveals_and_revokes_a_mapping_in_a_real_browser(tmp_p
     # Playwright's sync API runs an event loop in this thread, so the ORM is used only afterwards.
     audited = AuditLog.objects.filter(token=token, username="olivia").values_list("action", "client_ip")
     assert sorted(audited) == [("reveal", "127.0.0.1"), ("revoke", "127.0.0.1")]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_rule_form_previews_what_a_pattern_would_mask_in_a_real_browser(tmp_path):
+    get_user_model().objects.create_superuser("root", None, PASSWORD)
+    with gateway_process(tmp_path) as url, chromium_page() as page:
+        log_in(page, url, "root", PASSWORD)
+        page.goto(f"{url}/admin/masking/customrule/add/")
+        page.fill("#id_pattern", r"\bOPS-[0-9]{3,6}\b")
+        page.fill("#id_kind", "ops_ticket")
+        page.fill("#id_prefix", "OPS")
+        page.fill("#rule-test-text", "OPS-123 broke i-0123456789abcdef0")
+        page.click("#rule-test-run")
+        page.wait_for_function("document.getElementById('rule-test-output').textContent.length > 0")
+        assert page.inner_text("#rule-test-output") == "AWS_OPS_001 broke AWS_EC2_001"
+        assert "OPS-123 (ops_ticket)" in page.inner_text("#rule-test-summary")
+        screenshot(page, "admin-custom-rule-test")
