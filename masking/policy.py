@@ -166,9 +166,19 @@ def prefix_of(kind: str) -> str:
     return builtin.prefix if builtin else _current().prefixes[kind]
 
 
+def _invalidate() -> None:
+    """Make this process reload on its next refresh. The snapshot stays in place meanwhile: an
+    async request between its `arefresh()` and its reads must not find it gone."""
+    global _checked_at
+    with _lock:
+        _checked_at = 0.0
+        if _snapshot is not None:
+            _snapshot.loaded_at = float("-inf")
+
+
 def bump_version() -> None:
     """Tell every gateway to reload; this process reloads on its next call."""
-    forget()
+    _invalidate()
     try:
         get_redis().incr(VERSION_KEY)
     except redis.RedisError:

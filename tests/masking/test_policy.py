@@ -130,3 +130,14 @@ def test_a_running_gateway_applies_an_admin_change_within_seconds_without_a_rest
         while (masked := mask()) != "AWS_EC2_REDACTED in AWS_VPC_001" and time.monotonic() < deadline:
             time.sleep(0.2)
         assert masked == "AWS_EC2_REDACTED in AWS_VPC_001"
+
+
+@pytest.mark.django_db
+def test_a_save_in_this_process_never_leaves_an_async_request_without_a_policy():
+    policy.refresh()
+    policy.bump_version()  # an admin save in the same process, between a request's arefresh and its reads
+
+    async def plan() -> dict:
+        return policy.effective_modes("default")
+
+    assert asyncio.run(plan())["ec2_instance"] == "mask"
