@@ -49,6 +49,11 @@ def token_prefix(token: str) -> str:
     return match.group(1) if match else ""
 
 
+def _token_order(token: str) -> tuple[str, int]:
+    match = _TOKEN_RE.match(token)
+    return (match.group(1), int(match.group(2))) if match else (token, 0)
+
+
 def is_token(text: str) -> bool:
     return bool(_TOKEN_RE.match(text))
 
@@ -121,7 +126,7 @@ def scan_page(
         tokens = [key.decode()[start:] for key in keys]
     if prefix:
         tokens = [t for t in tokens if token_prefix(t) == prefix]
-    tokens = list(dict.fromkeys(tokens))
+    tokens = sorted(set(tokens), key=_token_order)
     return Page(_load_tokens(tokens, tenant, client) if tokens else [], next_cursor, limit_hit)
 
 

@@ -145,3 +145,10 @@ def test_csv_export_defuses_values_a_spreadsheet_would_run_as_formulas(put_mappi
     out = io.StringIO()
     mappings.write_csv(out, [mappings.find_by_token("AWS_X_001", "default")], {}, with_originals=True)
     assert "'=HYPERLINK(1)" in out.getvalue()
+
+
+def test_a_page_lists_tokens_by_kind_then_number(put_mapping):
+    for token in ("AWS_VPC_002", "AWS_EC2_1000", "AWS_EC2_002", "AWS_EC2_010"):
+        put_mapping(f"original-of-{token}", token)
+    tokens = [m.token for m in mappings.scan_page("default").mappings]
+    assert tokens == ["AWS_EC2_002", "AWS_EC2_010", "AWS_EC2_1000", "AWS_VPC_002"]
