@@ -11,6 +11,7 @@ so the load generator competes with the servers for the same cores: read the rat
 absolute numbers."""
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -49,7 +50,7 @@ def prompt() -> str:
     lines = ["Here is the output of aws ec2 describe-instances for our fleet:"]
     for n in range(10):
         lines.append(
-            f'{{"InstanceId": "i-0{n:02d}1b2c3d4e5f6789a", "VpcId": "vpc-0{n:02d}e2d3c4b5a6978f",'
+            f'{{"InstanceId": "i-{n:02d}1b2c3d4e5f6789a", "VpcId": "vpc-0{n:02d}e2d3c4b5a6978f",'
             f' "IamInstanceProfile": {{"Arn": "arn:aws:iam::12345678{n:04d}:role/Web{n}"}},'
             f' "KeyOwner": "AKIA{n:04d}IOSFODNN7EXA", "State": {{"Name": "running"}}, "InstanceType": "m5.large",'
             f' "LaunchTime": "2024-05-0{n % 9 + 1}T10:00:00Z", "Monitoring": {{"State": "disabled"}}}}'
@@ -98,6 +99,20 @@ def _ready(url: str | None, port: int | None) -> bool:
         return False
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (uvicorn workers), from /proc: unaffected by other load."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
 def uvicorn(app: str, port: int, env: dict, workers: int = 1, factory: bool = False) -> list[str]:
     args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
@@ -125,34 +140,76 @@ def environment(tmp: Path, redis_url: str, upstream_url: str) -> dict:
     return env
 
 
-async def one(client: httpx.AsyncClient, url: str, headers: dict, body: dict, stream: bool) -> tuple[float, float]:
-    """(latency, time to first event) of one request, in seconds."""
-    started = time.perf_counter()
-    first = None
-    async with client.stream("POST", url, json=body, headers=headers) as response:
-        async for _ in response.aiter_raw():
-            first = first or time.perf_counter() - started
-        if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}")
-    return time.perf_counter() - started, first or 0.0
+class Connection:
+    """A bare keep-alive HTTP/1.1 client: the load generator must cost far less than what it measures
+    (httpx's pool costs more CPU per request than the fake upstream does)."""
 
+    def __init__(self, port: int, request: bytes) -> None:
+        self.port, self.request = port, request
+        self.reader = self.writer = None
 
-async def measure(url: str, headers: dict, body: dict, stream: bool, concurrency: int) -> dict:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        results: list[tuple[float, float]] = []
-
-        async def worker(until: float, keep: bool) -> None:
-            while time.perf_counter() < until:
-                result = await one(client, url, headers, body, stream)
-                if keep:
-                    results.append(result)
-
-        warmup_end = time.perf_counter() + WARMUP_SECONDS
-        await asyncio.gather(*(worker(warmup_end, False) for _ in range(concurrency)))
+    async def post(self) -> tuple[float, float]:
+        """(latency, time to the first body bytes) of one request, in seconds."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         started = time.perf_counter()
-        await asyncio.gather(*(worker(started + SECONDS, True) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        self.writer.write(self.request)
+        status = int((await self.reader.readline()).split()[1])
+        length, chunked, close = 0, False, False
+        while (line := await self.reader.readline()) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            length = int(value) if name == "content-length" else length
+            chunked = chunked or (name == "transfer-encoding" and value == "chunked")
+            close = close or (name == "connection" and value == "close")
+        first = await self._body(length, chunked, started)
+        if status != 200:
+            raise RuntimeError(f"port {self.port} answered {status}")
+        if close:
+            self.writer.close()
+            self.writer = None
+        return time.perf_counter() - started, first
+
+    async def _body(self, length: int, chunked: bool, started: float) -> float:
+        first = 0.0
+        if not chunked:
+            await self.reader.readexactly(length)
+            return time.perf_counter() - started
+        while size := int((await self.reader.readline()).split(b";")[0], 16):
+            await self.reader.readexactly(size + 2)
+            first = first or time.perf_counter() - started
+        await self.reader.readline()
+        return first
+
+
+def raw_request(url: str, headers: dict, body: dict) -> tuple[int, bytes]:
+    parts = httpx.URL(url)
+    payload = json.dumps(body).encode()
+    lines = [f"POST {parts.raw_path.decode()} HTTP/1.1", f"Host: {parts.host}:{parts.port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += ["content-type: application/json", f"content-length: {len(payload)}", "", ""]
+    return parts.port, "\r\n".join(lines).encode() + payload
+
+
+async def measure(url: str, headers: dict, body: dict, concurrency: int, server_pid: int) -> dict:
+    port, request = raw_request(url, headers, body)
+    connections = [Connection(port, request) for _ in range(concurrency)]
+    results: list[tuple[float, float]] = []
+
+    async def worker(connection: Connection, until: float, keep: bool) -> None:
+        while time.perf_counter() < until:
+            result = await connection.post()
+            if keep:
+                results.append(result)
+
+    warmup_end = time.perf_counter() + WARMUP_SECONDS
+    await asyncio.gather(*(worker(c, warmup_end, False) for c in connections))
+    cpu_before, started = cpu_seconds(server_pid), time.perf_counter()
+    await asyncio.gather(*(worker(c, started + SECONDS, True) for c in connections))
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(server_pid) - cpu_before
+    for connection in connections:
+        if connection.writer:
+            connection.writer.close()
     latencies = sorted(r[0] for r in results)
     firsts = sorted(r[1] for r in results)
     return {
@@ -160,6 +217,7 @@ async def measure(url: str, headers: dict, body: dict, stream: bool, concurrency
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "ttfe": statistics.median(firsts) * 1000,
+        "cpu": cpu / len(results) * 1000,
     }
 
 
@@ -171,11 +229,11 @@ def check_round_trip(gateway: str, key: str, text: str) -> None:
 
 
 def report(results: dict) -> list[str]:
-    print(f"\n{'mode':<10}{'conc':>5} {'target':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ttfe ms':>9}")
+    print(f"\n{'mode':<10}{'conc':>5} {'target':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ttfe ms':>9}{'cpu ms':>9}")
     for (stream, conc, target), r in results.items():
         mode = "stream" if stream else "json"
         ttfe = f"{r['ttfe']:9.1f}" if stream else f"{'':>9}"
-        print(f"{mode:<10}{conc:>5} {target:<12}{r['rps']:9.1f}{r['p50']:9.1f}{r['p99']:9.1f}{ttfe}")
+        print(f"{mode:<10}{conc:>5} {target:<12}{r['rps']:9.1f}{r['p50']:9.1f}{r['p99']:9.1f}{ttfe}{r['cpu']:9.2f}")
     misses = []
     print(f"\n{'mode':<10}{'conc':>5}  masked/pass req/s   masked/pass p50   pass/direct req/s")
     for stream in (False, True):
@@ -199,6 +257,7 @@ def report(results: dict) -> list[str]:
             )
             misses += [f"{mode} c={conc}" for good in ok if not good]
     print("\ngoals: masked/pass req/s >= 0.75, masked/pass p50 <= 1.3, pass/direct req/s >= 0.5")
+    print("cpu ms: server CPU per request (the fake upstream for direct, the gateway's workers otherwise)")
     return misses
 
 
@@ -223,7 +282,7 @@ def main() -> None:
             upstream = f"http://127.0.0.1:{upstream_port}"
             env = environment(tmp, f"redis://:{password}@127.0.0.1:{redis_port}", upstream)
             fake = uvicorn("tests.masking.fake_upstream:bench_app", upstream_port, env, factory=True)
-            stack.enter_context(process(fake, env, port=upstream_port))
+            pids = {"direct": stack.enter_context(process(fake, env, port=upstream_port)).pid}
             key = subprocess.run(
                 [sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
             ).stdout.strip()
@@ -233,7 +292,7 @@ def main() -> None:
                 gateways[name] = f"http://127.0.0.1:{port}"
                 args = uvicorn("config.asgi:application", port, {**env}, workers=WORKERS)
                 gw_env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
-                stack.enter_context(process(args, gw_env, ready_url=f"{gateways[name]}/healthz"))
+                pids[name] = stack.enter_context(process(args, gw_env, ready_url=f"{gateways[name]}/healthz")).pid
             check_round_trip(gateways["masked"], key, text)
             print(f"prompt {len(text.encode())} bytes, {WORKERS} gateway workers, {SECONDS:g} s per measurement")
             results = {}
@@ -245,7 +304,7 @@ def main() -> None:
                     for target, base in targets.items():
                         headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
                         results[(stream, conc, target)] = asyncio.run(
-                            measure(f"{base}/v1/messages", headers, body, stream, conc)
+                            measure(f"{base}/v1/messages", headers, body, conc, pids[target])
                         )
             misses = report(results)
             print("all goals met" if not misses else f"goals missed: {', '.join(misses)}")
