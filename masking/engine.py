@@ -9,7 +9,6 @@ Overlaps are resolved in one pass: leftmost start, then the most specific rule, 
 import os
 import re
 import threading
-from collections import deque
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -88,7 +87,7 @@ def compile_database(expressions: Sequence[str], leftmost: Sequence[bool] | None
 
 _BUILTIN = RuleSet(RULES)
 # Every built-in identifier contains one of these; text without any of them cannot match.
-_MAYBE = re.compile(r"[0-9:-]|ucket|UCKET|A[A-Z]{2}A|oGZXIvYXdz")
+_MAYBE = re.compile(r"[0-9:=-]|ucket|UCKET|A[A-Z]{2}A|oGZXIvYXdz|cloudfront|(?i:zone)")
 
 
 def scan(text: str, extra_rules: Iterable = (), backend: str | None = None) -> list[Match]:
@@ -170,24 +169,40 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
             continue
         if start < confirmed_until.get(rule_id, 0):
             continue  # inside what this rule already matched: the same identifier again
+        # The gate starts where the match does, or one byte before (a consumed context byte).
         regex, limit = regexes[rule_id], min(size, end + rule.reach)
-        while (match := regex.search(data, start, limit)) is not None:
-            confirmed_until[rule_id] = start = match.end()
+        match = regex.match(data, start, limit) or regex.match(data, start + 1, limit)
+        while match is not None:
+            confirmed_until[rule_id] = stop = match.end()
             _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
-            if limit - start <= rule.reach + 2:
-                break  # the usual case: one identifier per gate; longer gates (runs) are searched on
-    ends_only.sort()
-    for end, rule_id in ends_only:
-        rule, done = rules[rule_id], confirmed_until.get(rule_id, 0)
-        if end <= done:
+            if end - stop <= 2:
+                break  # the usual case: one identifier per gate
+            match = regex.search(data, stop, limit)  # a run (ARN heads back to back): search on inside it
+    if ends_only:
+        _confirm_ends(rule_set, data, sorted(ends_only), candidates, protected)
+
+
+def _confirm_ends(rule_set: RuleSet, data: bytes, ends: list, candidates: list, protected: list) -> None:
+    """Rules whose gate only tells where a match ends. The regex searches from `lookback` bytes
+    before each end exactly as the Python backend searches the whole text (same matches), but
+    only near the gates: a match never ends past the last gate of its rule (+ reach)."""
+    rules, regexes, valued = rule_set.rules, rule_set.regexes, rule_set.valued
+    last_end = {rule_id: end for end, rule_id in ends}
+    searched_until: dict[int, int] = {}
+    for end, rule_id in ends:
+        rule, position = rules[rule_id], searched_until.get(rule_id, 0)
+        if end <= position:
             continue
-        window = regexes[rule_id].finditer(data, max(done, end - rule.lookback), min(size, end + rule.reach))
-        match = deque(window, maxlen=1)  # the last match in the window is the one ending here
-        if match:
-            match = match[0]
-            confirmed_until[rule_id] = match.end()
-            start, stop = match.span(valued[rule_id])
-            _add(rule_set, rule_id, rule, data, start, stop, candidates, protected)
+        regex, limit = regexes[rule_id], min(len(data), last_end[rule_id] + rule.reach)
+        position = max(position, end - rule.lookback)
+        while (match := regex.search(data, position, limit)) is not None:
+            kept = _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
+            position = max(match.end(), match.start() + 1) if kept else match.start() + 1
+            if match.end() >= end:
+                break
+        else:
+            position = limit
+        searched_until[rule_id] = position
 
 
 def _python_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:

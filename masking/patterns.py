@@ -188,7 +188,9 @@ def classify_arn(data: bytes, start: int, end: int) -> str | None:
     return _ARN_KINDS.get(service, "arn")
 
 
-_VERSION_BEFORE = re.compile(rb"(?i:version|release|ver|rev|build|v)[\s:=]{0,3}\Z")
+# `v1.2.3.4` is already excluded (a letter is glued to it); these are "version 1.2.3.4" and friends,
+# as words of their own: inside an identifier (`role/version`) the word is gone once that is masked.
+_VERSION_BEFORE = re.compile(rb"(?<![A-Za-z0-9_/:.\\-])(?i:version|release|ver|rev|build)[\s:=]{0,3}\Z")
 _SPECIAL_V4 = {b"169.254.169.254", b"169.254.169.253", b"169.254.170.2"}  # instance metadata, DNS, ECS
 
 
@@ -241,6 +243,15 @@ def _not_before_digit_group(kind: str) -> Callable[[bytes, int, int], str | None
 
 
 # --- the rules, most specific first ---------------------------------------------------------
+# A hostname starts after something that cannot be part of one: never in the middle of a
+# hyphenated or dotted word, so what sits next to an identifier we replace cannot start a new one.
+HOST_START = r"(?<![A-Za-z0-9_.-])"
+
+
+def _host(kind: str, body: str) -> Rule:
+    return Rule(kind, HOST_START + body, gate=rf"(?:^|[^A-Za-z0-9_.-]){body}")
+
+
 def _ids(kind: str, prefixes: str, legacy: bool = True) -> Rule:
     return Rule(kind, rf"\b(?:{prefixes})-{HEX_ID if legacy else HEX17}\b")
 
@@ -281,31 +292,31 @@ RULES: list[Rule] = [
     Rule("ec2_private_dns", rf"\bip-{OCTET}(?:-{OCTET}){{3}}(?:\.(?:{REGION}\.compute|ec2)\.internal)?\b"),
     Rule(
         "rds_endpoint",
-        rf"\b(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,3}}{REGION}\.rds\.amazonaws\.com(?:\.cn)?\b",
+        rf"{HOST_START}(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}{REGION}\.rds\.amazonaws\.com(?:\.cn)?\b",
         gate=rf"\.{REGION}\.rds\.amazonaws\.com",
         lookback=300,
         needles=(b".rds.",),
     ),
     Rule(
         "elasticache_endpoint",
-        r"\b(?:[a-z0-9][a-z0-9-]{0,62}\.){1,5}[a-z]{3,5}[0-9]\.cache\.amazonaws\.com(?:\.cn)?\b",
+        rf"{HOST_START}(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}[a-z]{{3,5}}[0-9]\.cache\.amazonaws\.com(?:\.cn)?\b",
         gate=r"\.[a-z]{3,5}[0-9]\.cache\.amazonaws\.com",
         lookback=400,
         needles=(b".cache.",),
     ),
     Rule(
         "elb_dns",
-        rf"\b(?:dualstack\.)?[a-z0-9][a-z0-9-]{{0,80}}\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com(?:\.cn)?\b",
+        rf"{HOST_START}(?:dualstack\.)?[a-z0-9][a-z0-9-]{{0,80}}\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com(?:\.cn)?\b",
         gate=rf"\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com",
         lookback=200,
         needles=(b"elb.",),
     ),
-    Rule("api_gateway_host", rf"\b[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
-    Rule("cloudfront_domain", r"\bd[a-z0-9]{12,14}\.cloudfront\.net\b"),
-    Rule("eks_endpoint", rf"\b[A-F0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
+    _host("api_gateway_host", rf"[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
+    _host("cloudfront_domain", r"d[a-z0-9]{12,14}\.cloudfront\.net\b"),
+    _host("eks_endpoint", rf"[A-F0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
     Rule(
         "aws_hostname",
-        rf"\b(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
+        rf"{HOST_START}(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
         rf"|{REGION}\.elasticbeanstalk\.com)\b",
         gate=rf"\.(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
@@ -458,8 +469,8 @@ RULES: list[Rule] = [
     # addresses
     Rule(
         "ipv4_public",
-        rf"(?<![0-9A-Za-z_.])(?P<v>{IPV4})(?![0-9A-Za-z_]|[.-][0-9])",
-        gate=rf"(?:^|[^0-9A-Za-z_.]){IPV4}(?:\z|[^0-9A-Za-z_.-]|[.-](?:\z|[^0-9]))",
+        rf"(?<![0-9A-Za-z_.])(?P<v>{IPV4})(?![0-9A-Za-z_]|\.[0-9])",
+        gate=rf"(?:^|[^0-9A-Za-z_.]){IPV4}(?:\z|[^0-9A-Za-z_.]|\.(?:\z|[^0-9]))",
         classify=classify_ipv4,
     ),
     Rule(
