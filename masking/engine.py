@@ -55,6 +55,7 @@ class RuleSet:
         self.plain = [
             rule.kind if rule.gate is None and rule.classify is None and not rule.trim else None for rule in self.rules
         ]
+        self.lead = [(rule.gate or "").startswith("(?:^|") for rule in self.rules]
         self._db = None
         self._local = threading.local()
 
@@ -108,10 +109,8 @@ def scan(text: str, extra_rules: Iterable = (), backend: str | None = None) -> l
             find(_extra_rule_set(compiled), data, candidates, protected)
         for index, rule in enumerate(rule for rule in extra if not hasattr(rule, "rule")):
             _database_candidates(rule, len(RULES) + len(compiled) + index, data, candidates)
-    spans = _resolve(candidates, protected)
-    if is_ascii:
-        return [Match(*span) for span in spans]
-    return _to_text_offsets(data, spans)
+    matches = _resolve(candidates, protected)
+    return matches if is_ascii else _to_text_offsets(data, matches)
 
 
 @lru_cache(maxsize=64)
@@ -123,8 +122,8 @@ def _database_candidates(rule, priority: int, data: bytes, candidates: list) -> 
     """A rule handed over as a compiled Hyperscan database (`.kind`, `.database`): leftmost-longest."""
     hits: list[tuple[int, int, int]] = []
     rule.database.scan(data, match_event_handler=_collect, context=hits, scratch=_scratch_for(rule.database))
-    for start, neg_end, _ in hits:
-        candidates.append((start, priority, start + neg_end, -neg_end, rule.kind))
+    for start, _, neg_end in hits:
+        candidates.append((start, priority, neg_end, rule.kind))
 
 
 _foreign_scratch = threading.local()
@@ -141,7 +140,8 @@ def _scratch_for(database):
 
 
 def _collect(rule_id: int, start: int, end: int, flags: int, hits: list) -> None:
-    hits.append((start, -end, rule_id))
+    # Shaped as a candidate: (start, priority, -end); sorted, the leftmost, most specific, longest first.
+    hits.append((start, rule_id, -end))
 
 
 def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
@@ -149,15 +149,18 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
     rule_set.database().scan(data, match_event_handler=_collect, context=hits, scratch=rule_set.scratch())
     if not hits:
         return
-    hits.sort()  # by start, longest gate first: the confirming regex sees the widest window
+    plain, base, lead = rule_set.plain, rule_set.priority_base, rule_set.lead
+    if rule_set is _BUILTIN:  # most hits are final: they go to the resolution as they are
+        candidates += [hit for hit in hits if plain[hit[1]]]
+        hits = [hit for hit in hits if not plain[hit[1]]]
+    hits.sort()  # by start, then for each rule the longest gate first: its regex sees the widest window
     rules, regexes, valued, size = rule_set.rules, rule_set.regexes, rule_set.valued, len(data)
-    plain, base = rule_set.plain, rule_set.priority_base
     confirmed_until: dict[int, int] = {}
     ends_only = []
-    for start, neg_end, rule_id in hits:
+    for start, rule_id, neg_end in hits:
         kind = plain[rule_id]
         if kind:
-            candidates.append((start, base + rule_id, start + neg_end, -neg_end, kind))
+            candidates.append((start, base + rule_id, neg_end, kind))
             continue
         rule = rules[rule_id]
         end = -neg_end
@@ -167,11 +170,17 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
         if rule.gate is None:
             _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
             continue
+        if rule.span is not None:
+            _add(rule_set, rule_id, rule, data, *rule.span(data, start, end), candidates, protected)
+            continue
         if start < confirmed_until.get(rule_id, 0):
             continue  # inside what this rule already matched: the same identifier again
         # The gate starts where the match does, or one byte before (a consumed context byte).
         regex, limit = regexes[rule_id], min(size, end + rule.reach)
-        match = regex.match(data, start, limit) or regex.match(data, start + 1, limit)
+        if start and lead[rule_id]:  # the byte at `start` is context, the match is one further
+            match = regex.match(data, start + 1, limit) or regex.match(data, start, limit)
+        else:
+            match = regex.match(data, start, limit) or regex.match(data, start + 1, limit)
         while match is not None:
             confirmed_until[rule_id] = stop = match.end()
             _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
@@ -198,7 +207,7 @@ def _confirm_ends(rule_set: RuleSet, data: bytes, ends: list, candidates: list, 
         while (match := regex.search(data, position, limit)) is not None:
             kept = _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
             position = max(match.end(), match.start() + 1) if kept else match.start() + 1
-            if match.end() >= end:
+            if match.end() >= end - 2:  # reached this gate (which may have consumed a terminator)
                 break
         else:
             position = limit
@@ -225,28 +234,36 @@ def _add(rule_set: RuleSet, rule_id: int, rule: Rule, data: bytes, start: int, e
             end -= 1
     kind = rule.classify(data, start, end) if rule.classify is not None else rule.kind
     if kind:
-        candidates.append((start, rule_set.priority_base + rule_id, start - end, end, kind))
+        candidates.append((start, rule_set.priority_base + rule_id, -end, kind))
     elif kind == PROTECT:
         protected.append((start, end))
     return kind is not None
 
 
-def _resolve(candidates: list, protected: list) -> list[tuple[int, int, str]]:
+def _resolve(candidates: list, protected: list) -> list[Match]:
+    """Candidates are (start, priority, -end, kind), or (start, built-in rule id, -end) for final
+    hits of built-in rules: sorted, the first one at each place wins and the ones it overlaps lose."""
     candidates.sort()
-    spans, taken_until = [], 0
+    spans, taken_until, plain_kinds = [], 0, _BUILTIN.plain
     if protected:
         protected = _merge(protected)
     guard, guards = 0, len(protected)
-    for start, _, _, end, kind in candidates:
+    for candidate in candidates:
+        start = candidate[0]
         if start < taken_until:
             continue
+        end = -candidate[2]
         while guard < guards and protected[guard][1] <= start:
             guard += 1
         if guard < guards and protected[guard][0] < end:
             continue
-        spans.append((start, end, kind))
+        kind = candidate[3] if len(candidate) > 3 else plain_kinds[candidate[1]]
+        spans.append(_new_match(Match, (start, end, kind)))
         taken_until = end
     return spans
+
+
+_new_match = tuple.__new__
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -260,7 +277,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _to_text_offsets(data: bytes, spans: list[tuple[int, int, str]]) -> list[Match]:
+def _to_text_offsets(data: bytes, spans: list[Match]) -> list[Match]:
     """Byte offsets to str offsets, widened to whole characters, in one pass over the text."""
     matches, byte_pos, char_pos, size = [], 0, 0, len(data)
 

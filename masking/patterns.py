@@ -36,6 +36,8 @@ class Rule:
     # a variable-length start); the regex then looks for it within `lookback` bytes before that end.
     lookback: int = 0
     trim: bytes = b""  # trailing bytes never part of the identifier (sentence punctuation)
+    # Hyperscan backend: the identifier's span computed from the gate's, instead of the regex.
+    span: Callable[[bytes, int, int], tuple[int, int]] | None = None
 
 
 _KIND_LIST = [
@@ -194,10 +196,23 @@ _VERSION_BEFORE = re.compile(rb"(?<![A-Za-z0-9_/:.\\-])(?i:version|release|ver|r
 _SPECIAL_V4 = {b"169.254.169.254", b"169.254.169.253", b"169.254.170.2"}  # instance metadata, DNS, ECS
 
 
+def ipv4_span(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The gate consumed at most one byte before the address and two after it."""
+    if not 48 <= data[start] <= 57:
+        start += 1
+    while not 48 <= data[end - 1] <= 57:
+        end -= 1
+    return start, end
+
+
 def classify_ipv4(data: bytes, start: int, end: int) -> str | None:
     value = data[start:end]
-    if value in _SPECIAL_V4 or _VERSION_BEFORE.search(data, max(0, start - 10), start):
+    if value in _SPECIAL_V4:
         return None
+    if start and data[start - 1] in b" \t\r\n:=":  # the only bytes a version label can leave before it
+        before = data[max(0, start - 12) : start].lower()
+        if (b"ver" in before or b"re" in before or b"build" in before) and _VERSION_BEFORE.search(before):
+            return None
     first, second, _ = value.split(b".", 2)
     a, b = int(first), int(second)
     if a in (0, 127, 255) or a >= 224:  # "this network", loopback, multicast and reserved: nobody's
@@ -260,15 +275,12 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
     """`label` + separator + value; the regex marks the value. A variable-length value needs a
     `gate_value` that consumes its terminator, so the gate fires once per value, not once per byte."""
     regex = rf"{label}{sep}(?P<v>{value})"
-    options.setdefault("lookback", 120)
-    # The gate only has to find where a value ends: the label's word boundary and free-form
-    # leading letters (`recipientAccountId`) are left to the regex, which keeps the automaton small.
-    gate_label = label.replace(r"\b", "").replace("[a-z_]{0,30}", "")
-    return Rule(kind, regex, gate=_unbounded(f"{gate_label}{sep}") + (gate_value or _unbounded(value)), **options)
+    return Rule(kind, regex, gate=_unbounded(f"{label}{sep}") + (gate_value or _unbounded(value)), **options)
 
 
 _MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,}|REDACTED)"
-_ACCOUNT_LABEL = r"""(?:\b(?i:[a-z_]{0,30}account(?:[ _-]?(?:ids?|number|no))?|owner[ _-]?ids?)|"AWS")"""
+# Anywhere in a word: `recipientAccountId`, `AWS_ACCOUNT_ID`, `myaccount`.
+_ACCOUNT_LABEL = r"""(?:(?i:account(?:[ _-]?(?:ids?|number|no))?|owner[ _-]?ids?)|"AWS")"""
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
@@ -372,7 +384,6 @@ RULES: list[Rule] = [
         r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
         r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
         needles=(b"token",),
-        lookback=8300,
     ),
     _labelled(
         "secret_access_key",
@@ -472,6 +483,7 @@ RULES: list[Rule] = [
         rf"(?<![0-9A-Za-z_.])(?P<v>{IPV4})(?![0-9A-Za-z_]|\.[0-9])",
         gate=rf"(?:^|[^0-9A-Za-z_.]){IPV4}(?:\z|[^0-9A-Za-z_.]|\.(?:\z|[^0-9]))",
         classify=classify_ipv4,
+        span=ipv4_span,
     ),
     Rule(
         "ipv6",
