@@ -30,7 +30,7 @@ from masking.masker import amask_texts, aunmask_texts
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.store import MaskingUnavailable, TenantRef, alookup_originals, arecord_request
-from masking.streaming import StreamRestorer
+from masking.streaming import StreamRestorer, TokenCache
 from masking.upstream import UpstreamError
 from monitoring.metrics import aobserve_upstream
 
@@ -119,6 +119,8 @@ class _Call:
         self.request_id = uuid.uuid4().hex
         self.started = time.perf_counter()
         self.tenant: TenantRef = DEFAULT_TENANT
+        self.cache = TokenCache(self._lookup)
+        self.prefetched: asyncio.Task | None = None
         self.body_read = asyncio.Event()
 
     def answer(self, work: asyncio.Task) -> Answer | None:
@@ -210,7 +212,16 @@ class _Call:
         slots = request_slots(payload)
         masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
         write_slots(slots, masked.texts)
+        tokens = list(dict.fromkeys(entity.token for entities in masked.entities for entity in entities))
+        if tokens and isinstance(payload, dict) and payload.get("stream") is True:
+            # The answer mostly names what the question did: fetch those originals in one MGET while the
+            # upstream thinks, rather than one round trip per token as they stream by.
+            self.prefetched = asyncio.create_task(self.cache.originals(tokens))
+            self.prefetched.add_done_callback(_retrieved)  # unused when the upstream fails: never "never retrieved"
         return _dump(payload)
+
+    async def _lookup(self, tokens: list[str]) -> dict[str, str]:
+        return await alookup_originals(tokens, self.tenant)
 
     async def _restored(self, response: httpx.Response) -> Answer:
         body = await upstream.read(response)
@@ -236,10 +247,7 @@ class _Call:
         return _dump(payload)
 
     def _stream(self, response: httpx.Response) -> Answer:
-        async def lookup(tokens: list[str]) -> dict[str, str]:
-            return await alookup_originals(tokens, self.tenant)
-
-        restorer = StreamRestorer(lookup) if settings.PROXY_MASKING else None
+        restorer = StreamRestorer(self.cache) if settings.PROXY_MASKING else None
         headers = upstream.returned_headers(response)
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return Answer(200, headers, stream=self._relay(response, restorer))
@@ -247,6 +255,8 @@ class _Call:
     async def _relay(self, response: httpx.Response, restorer: StreamRestorer | None) -> AsyncIterator[bytes]:
         status, failed = 200, False
         try:
+            if self.prefetched:
+                await self.prefetched
             async for chunk in response.aiter_bytes():
                 if out := await restorer.feed(chunk) if restorer else chunk:
                     yield out
@@ -299,6 +309,11 @@ async def _pump(stream: AsyncIterator[bytes], send) -> None:
         await send({"type": "http.response.body", "body": b""})
     finally:
         await stream.aclose()
+
+
+def _retrieved(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _authenticate_fresh(key: str) -> ApiClient | None:

@@ -139,9 +139,9 @@ class _Block:
 class StreamRestorer:
     """Turns upstream SSE bytes into client SSE bytes with originals restored."""
 
-    def __init__(self, lookup: Lookup) -> None:
+    def __init__(self, lookup: Lookup | TokenCache) -> None:
         self.parser = SSEParser()
-        self.cache = TokenCache(lookup)
+        self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
         self._blocks: dict[int, _Block] = {}
 
     async def feed(self, chunk: bytes) -> bytes:

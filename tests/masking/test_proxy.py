@@ -4,8 +4,10 @@ import threading
 import httpx
 import pytest
 
+from masking import proxy
 from masking.models import ApiClient, Tenant
 from masking.proxy import REQUEST_ID_HEADER
+from masking.store import alookup_originals
 from masking.streaming import SSEParser
 from tests.live import gateway_process
 from tests.masking.fake_upstream import TOOL
@@ -87,6 +89,22 @@ def test_a_streamed_answer_is_restored_byte_for_byte(gateway, upstream, api_key)
     assert response.headers["content-type"].startswith("text/event-stream")
     assert_no_original(upstream.last.body)
     assert streamed_text(response.content) == PROMPT
+
+
+def test_a_streamed_echo_restores_its_tokens_with_a_single_store_lookup(gateway, upstream, api_key, monkeypatch):
+    upstream.delta_size = 3  # tokens arrive over many deltas
+    lookups = []
+
+    async def counted(tokens, tenant):
+        lookups.append(tokens)
+        return await alookup_originals(tokens, tenant)
+
+    monkeypatch.setattr(proxy, "alookup_originals", counted)
+
+    response = gateway.post("/v1/messages", json=message(PROMPT, stream=True), headers=headers(api_key))
+
+    assert streamed_text(response.content) == PROMPT
+    assert len(lookups) == 1
 
 
 def streamed_text(raw: bytes) -> str:
