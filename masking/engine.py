@@ -87,6 +87,15 @@ def compile_database(expressions: Sequence[str], leftmost: Sequence[bool] | None
 
 
 _BUILTIN = RuleSet(RULES)
+_default_backend = None
+
+
+def _choose_default() -> str:
+    global _default_backend
+    _default_backend = default_backend()
+    return _default_backend
+
+
 # Every built-in identifier contains one of these; text without any of them cannot match.
 _MAYBE = re.compile(r"[0-9:=-]|ucket|UCKET|A[A-Z]{2}A|oGZXIvYXdz|cloudfront|(?i:zone)")
 
@@ -94,9 +103,11 @@ _MAYBE = re.compile(r"[0-9:=-]|ucket|UCKET|A[A-Z]{2}A|oGZXIvYXdz|cloudfront|(?i:
 def scan(text: str, extra_rules: Iterable = (), backend: str | None = None) -> list[Match]:
     """The identifiers in `text`, in order, non-overlapping. `extra_rules`: see masking.rules."""
     extra = tuple(extra_rules)
-    if not extra and not _MAYBE.search(text):
+    backend = backend or _default_backend or _choose_default()
+    # A short text with no character any identifier needs costs less to rule out here than to scan;
+    # a long one is scanned faster by Hyperscan than by this regex.
+    if not extra and (len(text) < 512 or backend == "python") and not _MAYBE.search(text):
         return []
-    backend = backend or default_backend()
     is_ascii = text.isascii()
     data = text.encode("ascii") if is_ascii else text.encode("utf-8", "surrogatepass")
     candidates: list[tuple] = []
