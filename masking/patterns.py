@@ -278,7 +278,7 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
     return Rule(kind, regex, gate=_unbounded(f"{label}{sep}") + (gate_value or _unbounded(value)), **options)
 
 
-_MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,}|REDACTED)"
+_MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,12}|REDACTED)"
 # Anywhere in a word: `recipientAccountId`, `AWS_ACCOUNT_ID`, `myaccount`.
 _ACCOUNT_LABEL = r"""(?:(?i:account(?:[ _-]?(?:ids?|number|no))?|owner[ _-]?ids?)|"AWS")"""
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
