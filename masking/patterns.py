@@ -71,6 +71,7 @@ _KIND_LIST = [
     ("capacity_reservation", "CR"),
     ("placement_group", "PG"),
     ("ec2_resource", "EC2_RES"),
+    ("rds_resource_id", "RDS_RES"),
     # ARNs
     ("iam_role_arn", "IAM_ROLE"),
     ("iam_user_arn", "IAM_USER"),
@@ -392,6 +393,11 @@ RULES: list[Rule] = [
         r"(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])",
         needles=(b"secret",),
     ),
+    Rule(  # the console's credentials CSV, or any key id with its secret right after it
+        "secret_access_key",
+        r"""\b(?:AKIA|ASIA)[A-Z0-9]{16}["']?[,;:\s]{1,3}["']?(?P<v>(?:[A-Za-z0-9+]|\\?/){40})(?![A-Za-z0-9+/=])""",
+        gate=r"""\b(?:AKIA|ASIA)[A-Z0-9]{16}["']?[,;:\s]{1,3}["']?(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])""",
+    ),
     Rule("access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
     Rule("iam_unique_id", r"\b(?:AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA)[A-Z0-9]{16}\b"),
     # account ids: in AWS hostnames and URLs, or after a label that says so
@@ -414,6 +420,12 @@ RULES: list[Rule] = [
         sep=OPT_SEP + "#?",
         classify=_not_before_digit_group("account_id"),
         needles=(b"account", b"owner", b'"aws"'),
+    ),
+    Rule(  # VPC flow log records: `<version> <account-id> <interface-id> ...`
+        "account_id",
+        r"(?<![0-9A-Za-z_.-])[2-9] (?P<v>[0-9]{12}) (?=eni-[0-9a-f])",
+        gate=r"(?:^|[^0-9A-Za-z_.-])[2-9] [0-9]{12} eni-[0-9a-f]",
+        needles=(b" eni-",),
     ),
     # other AWS ids that only the context tells apart
     _labelled(
@@ -477,6 +489,8 @@ RULES: list[Rule] = [
     _ids("placement_group", "pg", legacy=False),
     _ids("ec2_resource", "r|sgr|tgw-rtb|lgw|ipam|ipam-pool|ipam-scope|vpce-svc", legacy=False),
     _ids("ec2_resource", "pl|fl|sir"),
+    _ids("ec2_resource", "mi|eice", legacy=False),
+    Rule("rds_resource_id", r"\b(?:db|cluster)-[A-Z0-9]{26}\b"),
     # addresses
     Rule(
         "ipv4_public",

@@ -72,3 +72,9 @@ def test_it_masks_the_account_in_an_sqs_url(backend, url):
 )
 def test_it_leaves_other_numbers_alone(backend, text):
     assert [kind for _, kind in found(text, backend) if kind == "account_id"] == []
+
+
+def test_it_masks_the_account_field_of_vpc_flow_log_records(backend):
+    text = f"2 {ACCOUNT} eni-0a1b2c3d4e5f67890 10.0.1.5 10.0.2.9 443 49152 6 10 840 1732526400 1732526460 ACCEPT OK"
+    assert found(text, backend)[0] == (ACCOUNT, "account_id")
+    assert found(f"2 {ACCOUNT} items", backend) == []

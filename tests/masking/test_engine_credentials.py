@@ -89,3 +89,10 @@ def test_a_credentials_file_keeps_its_layout(backend):
     assert masked(text, backend) == (
         "[prod]\naws_access_key_id=<access_key_id>\naws_secret_access_key=<secret_access_key>\n"
     )
+
+
+def test_it_finds_the_secret_next_to_its_key_id_in_the_console_credentials_csv(backend):
+    text = f"User name,Access key ID,Secret access key\ndeploy,AKIAIOSFODNN7EXAMPLE,{SECRET}\n"
+    assert masked(text, backend) == (
+        "User name,Access key ID,Secret access key\ndeploy,<access_key_id>,<secret_access_key>\n"
+    )

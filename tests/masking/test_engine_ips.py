@@ -42,7 +42,7 @@ def test_it_masks_addresses_in_flow_logs_and_urls(backend):
     text = "2 123456789012 eni-0a1b2c3d4e5f67890 10.0.1.5 52.94.76.10 443 49152 6 10 840 ACCEPT OK\n"
     text += "curl http://10.0.1.5:8080/health and http://[2001:db8::1]:443/"
     assert masked(text, backend) == (
-        "2 123456789012 <network_interface> <ipv4_private> <ipv4_public> 443 49152 6 10 840 ACCEPT OK\n"
+        "2 <account_id> <network_interface> <ipv4_private> <ipv4_public> 443 49152 6 10 840 ACCEPT OK\n"
         "curl http://<ipv4_private>:8080/health and http://[<ipv6>]:443/"
     )
 

@@ -40,6 +40,8 @@ identifiers = st.one_of(
     st.builds(lambda n: f"s3://{n.lower().strip('_-')}bucket/path", name),
     st.builds(lambda k: f"AKIA{k}", st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16)),
     st.builds(lambda a, b: f"ip-10-0-{a}-{b}.ec2.internal", octet, octet),
+    st.builds(lambda a, h: f"2 {a} eni-{h} 10.0.0.1", account, hexes(17)),
+    st.builds(lambda n: f"db-{n}", st.text(string.ascii_uppercase + string.digits, min_size=26, max_size=26)),
     st.builds(lambda n: f"{n.lower().strip('_-')}x.s3.us-west-2.amazonaws.com", name),
     st.builds(lambda n: f"web-{n.lower().strip('_-')}1.us-east-1.elb.amazonaws.com", name),
     st.sampled_from(["i-node", "t3.large", "us-east-1", "sg-rules", "6.1.84-99", "09:12:44", "127.0.0.1", "0.0.0.0"]),  # noqa: S104

@@ -40,6 +40,7 @@ CURRENT_FORM_ONLY = {
     "r": "ec2_resource",
     "sgr": "ec2_resource",
     "tgw-rtb": "ec2_resource",
+    "mi": "ec2_resource",
 }
 
 
@@ -113,3 +114,10 @@ def test_it_tells_a_transit_gateway_attachment_from_the_gateway(backend):
 
 def test_it_masks_the_ami_inside_an_import_task_name(backend):
     assert values(f"import-ami-{HEX17}", backend) == [f"ami-{HEX17}"]
+
+
+def test_it_masks_rds_resource_ids(backend):
+    text = (
+        '"DbiResourceId": "db-ABCDEFGHIJKL0123456789MNOP", "DbClusterResourceId": "cluster-ABCDEFGHIJKL0123456789MNOP"'
+    )
+    assert masked(text, backend) == '"DbiResourceId": "<rds_resource_id>", "DbClusterResourceId": "<rds_resource_id>"'
