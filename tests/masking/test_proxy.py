@@ -275,3 +275,15 @@ def test_the_gateway_answers_through_several_uvicorn_workers(upstream, api_key, 
         responses = [httpx.post(f"{url}/v1/messages", json=message(PROMPT), headers=headers(api_key)) for _ in range(4)]
     assert {r.status_code for r in responses} == {200}
     assert all(r.json()["content"][0]["text"] == PROMPT for r in responses)
+
+
+def test_the_benchmarks_pass_through_baseline_forwards_bytes_untouched(gateway, upstream, api_key, settings):
+    settings.PROXY_MASKING = False  # never settable from the environment: bench/settings_passthrough.py only
+    body = json.dumps(message(PROMPT)).encode()
+
+    response = gateway.post(
+        "/v1/messages", content=body, headers={**headers(api_key), "content-type": "application/json"}
+    )
+
+    assert upstream.last.body == body
+    assert response.json()["content"][0]["text"] == PROMPT
