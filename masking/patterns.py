@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 MASK, REDACT, OFF = "mask", "redact", "off"
 PROTECT = ""  # a rule's kind, or a classifier's answer: leave this span and everything inside it alone
@@ -207,13 +208,20 @@ def ipv4_span(data: bytes, start: int, end: int) -> tuple[int, int]:
 
 
 def classify_ipv4(data: bytes, start: int, end: int) -> str | None:
-    value = data[start:end]
+    kind = _ipv4_kind(data[start:end])
+    if kind and start and data[start - 1] in b" \t\r\n:=":  # the only bytes a version label leaves before it
+        last = start - 1
+        while last > 0 and start - last < 4 and data[last] in b" \t\r\n:=":
+            last -= 1
+        if data[last] in b"nerdvNERDV" and _VERSION_BEFORE.search(data, max(0, start - 12), start):
+            return None
+    return kind
+
+
+@lru_cache(maxsize=4096)  # logs repeat the same few addresses
+def _ipv4_kind(value: bytes) -> str | None:
     if value in _SPECIAL_V4:
         return None
-    if start and data[start - 1] in b" \t\r\n:=":  # the only bytes a version label can leave before it
-        before = data[max(0, start - 12) : start].lower()
-        if (b"ver" in before or b"re" in before or b"build" in before) and _VERSION_BEFORE.search(before):
-            return None
     first, second, _ = value.split(b".", 2)
     a, b = int(first), int(second)
     if a in (0, 127, 255) or a >= 224:  # "this network", loopback, multicast and reserved: nobody's
@@ -224,17 +232,30 @@ def classify_ipv4(data: bytes, start: int, end: int) -> str | None:
 
 
 def classify_ipv6(data: bytes, start: int, end: int) -> str | None:
-    value = data[start:end].decode("ascii")
+    return _ipv6_kind(data[start:end])
+
+
+@lru_cache(maxsize=4096)
+def _ipv6_kind(value: bytes) -> str | None:
+    text = value.decode("ascii")
     try:
-        address = ipaddress.IPv6Address(value)
+        address = ipaddress.IPv6Address(text)
     except ValueError:
         return None
-    if address.is_loopback or address.is_unspecified or not any(c.isdigit() for c in value):
+    if address.is_loopback or address.is_unspecified or not any(c.isdigit() for c in text):
         return None
-    groups = [g for g in value.split(":") if g]
+    groups = [g for g in text.split(":") if g]
     if len(groups) < 3 and max(map(len, groups)) < 3:  # `a[1::2]` is a slice, not an address
         return None
     return "ipv6"
+
+
+def token_span(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The gate stops after three digits of the number: the token goes on to the last one."""
+    size = len(data)
+    while end < size and 48 <= data[end] <= 57:
+        end += 1
+    return start, end
 
 
 _YAML_WORDS = {b"true", b"false", b"null", b"none", b"yes", b"no", b"name", b"bucket"}
@@ -289,7 +310,13 @@ _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:bucket(?:_?name)?|s3_?bucket(?:_?name)?)"
 
 RULES: list[Rule] = [
-    Rule(PROTECT, _MASKED_SHAPE, gate=r"AWS(?:\\{0,2}_[A-Z0-9]+)+\\{0,2}_(?:[0-9]{3}|REDACTED)", needles=(b"aws",)),
+    Rule(
+        PROTECT,
+        _MASKED_SHAPE,
+        gate=r"AWS(?:\\{0,2}_[A-Z0-9]+)+\\{0,2}_(?:[0-9]{3}|REDACTED)",
+        span=token_span,
+        needles=(b"aws",),
+    ),
     Rule(
         "arn",
         rf"\b{ARN_HEAD}(?:[{ARN_CHARS}]|\\/){{1,2048}}",
