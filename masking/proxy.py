@@ -138,9 +138,7 @@ class _Call:
             answer = _error_answer(HttpError(exc.status, "api_error", exc.message))
             self.finished(answer.status, upstream_error=True)
         except Exception as exc:
-            # The message may quote the payload: log where it failed, never what it said.
-            where = "".join(traceback.format_tb(exc.__traceback__))
-            logger.error("proxy failed: %s (request %s)\n%s", type(exc).__name__, self.request_id, where)
+            _log_failure(exc, self.request_id)
             answer = _error_answer(HttpError(500, "api_error", "Internal error."))
             self.finished(answer.status)
         return answer
@@ -269,6 +267,10 @@ class _Call:
         except asyncio.CancelledError:
             status = 499  # the client went away; closing the response below cancels the upstream request
             raise
+        except Exception as exc:
+            _log_failure(exc, self.request_id)
+            status = 500
+            yield _error_event("Internal error.")
         finally:
             await response.aclose()
             self.finished(status, upstream_error=failed)
@@ -309,6 +311,12 @@ async def _pump(stream: AsyncIterator[bytes], send) -> None:
         await send({"type": "http.response.body", "body": b""})
     finally:
         await stream.aclose()
+
+
+def _log_failure(exc: Exception, request_id: str) -> None:
+    # The message may quote the payload: log where it failed, never what it said.
+    where = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("proxy failed: %s (request %s)\n%s", type(exc).__name__, request_id, where)
 
 
 def _retrieved(task: asyncio.Task) -> None:
