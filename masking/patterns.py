@@ -384,8 +384,8 @@ RULES: list[Rule] = [
     ),
     Rule(
         "s3_bucket",
-        rf"\bs3[an]?://(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
-        gate=rf"\bs3[an]?://[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        rf"\bs3[an]?:{SLASH}{SLASH}(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
+        gate=rf"\bs3[an]?:{SLASH}{SLASH}[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
         classify=classify_bucket,
         needles=(b"s3",),
     ),

@@ -37,6 +37,10 @@ def test_it_masks_only_the_bucket_name(backend, text, expected):
     assert masked(text, backend) == expected
 
 
+def test_it_masks_the_bucket_of_a_json_escaped_s3_uri(backend):
+    assert found('{"Location": "s3:\\/\\/prod-backups\\/db.dump"}', backend) == [("prod-backups", "s3_bucket")]
+
+
 def test_the_json_escaped_path_style_url_keeps_its_escapes(backend):
     text = "https:\\/\\/s3.amazonaws.com\\/prod-assets\\/a.png"
     assert found(text, backend) == [("prod-assets", "s3_bucket")]

@@ -155,3 +155,19 @@ def test_hostile_input_is_scanned_to_the_end_with_the_right_answer(backend, unit
     assert {m.kind for m in matches} == expected_kinds
     if expected_kinds:  # a run of ARN heads longer than an ARN can be: no head is left unmasked
         assert "arn:aws" not in masked(text, backend)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("sg-abcdefab", "security_group"),
+        ("AKIAABCDEFGHIJKLMNOP", "access_key_id"),
+        ("Bucket: logs", "s3_bucket"),
+        ("dabcdefghijklm.cloudfront.net", "cloudfront_domain"),
+        ("secret_key = " + "abcdefghij" * 4, "secret_access_key"),
+        ("hosted zone id ZABCDEFGHIJ", "route53_zone"),
+        ("FwoGZXIvYXdz" + "abcdefghij" * 3, "session_token"),
+    ],
+)
+def test_the_quick_pre_check_never_hides_an_identifier_without_digits(backend, text, kind):
+    assert [k for _, k in found(text, backend)] == [kind]
