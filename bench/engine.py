@@ -135,6 +135,9 @@ class Corpus:
         return "\n\n".join(parts)
 
 
+PREFIXES = {name: kind.prefix for name, kind in KINDS.items()}
+
+
 def mask_with_scan(text: str, tokens: dict) -> str:
     pieces, position = [], 0
     append = pieces.append
@@ -142,7 +145,7 @@ def mask_with_scan(text: str, tokens: dict) -> str:
         original = text[start:end]
         token = tokens.get(original)
         if token is None:
-            token = tokens[original] = f"AWS_{KINDS[kind].prefix}_{len(tokens) + 1:03d}"
+            token = tokens[original] = f"AWS_{PREFIXES[kind]}_{len(tokens) + 1:03d}"
         append(text[position:start])
         append(token)
         position = end
