@@ -256,8 +256,15 @@ def _resolve(candidates: list, protected: list) -> list[Match]:
     hits of built-in rules: sorted, the first one at each place wins and the ones it overlaps lose."""
     candidates.sort()
     spans, taken_until, plain_kinds = [], 0, _BUILTIN.plain
-    if protected:
-        protected = _merge(protected)
+    if not protected:  # the usual case, kept lean: it runs once per identifier
+        append = spans.append
+        for candidate in candidates:
+            if candidate[0] >= taken_until:
+                start, taken_until = candidate[0], -candidate[2]
+                kind = candidate[3] if len(candidate) > 3 else plain_kinds[candidate[1]]
+                append(_new_match(Match, (start, taken_until, kind)))
+        return spans
+    protected = _merge(protected)
     guard, guards = 0, len(protected)
     for candidate in candidates:
         start = candidate[0]
