@@ -444,7 +444,7 @@ RULES: list[Rule] = [
         "account_id",
         _ACCOUNT_LABEL,
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
-        sep=OPT_SEP + "#?",
+        sep=OPT_SEP + r"\[?\s{0,3}[\"']?#?",
         classify=_not_before_digit_group("account_id"),
         needles=(b"account", b"owner", b'"aws"'),
     ),

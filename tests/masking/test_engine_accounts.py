@@ -30,6 +30,8 @@ def backend(request):
         f"Account ID: {ACCOUNT}",
         f"account number {ACCOUNT}",
         f"account #{ACCOUNT}",
+        f'  allowed_account_ids = ["{ACCOUNT}"]',
+        f'"Principal": {{"AWS": ["{ACCOUNT}"]}}',
     ],
 )
 def test_it_masks_an_account_id_where_a_label_says_so(backend, text):
