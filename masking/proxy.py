@@ -29,6 +29,7 @@ from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_bod
 from masking.masker import amask_texts, aunmask_texts
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
+from masking.ratelimit import RateLimited, acheck
 from masking.store import MaskingUnavailable, TenantRef, alookup_originals, arecord_request
 from masking.streaming import StreamRestorer, TokenCache
 from masking.upstream import UpstreamError
@@ -133,6 +134,10 @@ class _Call:
         except (Unauthenticated, GatewayMisconfigured, InvalidPayload, PayloadTooLarge, MaskingUnavailable) as exc:
             answer = _error_answer(_error(exc))
             self.finished(answer.status)
+        except RateLimited as exc:
+            answer = _error_answer(HttpError(429, "rate_limit_error", str(exc)))
+            answer.headers["retry-after"] = str(exc.retry_after)
+            self.finished(answer.status)
         except UpstreamError as exc:
             logger.warning("upstream failed: %s (request %s)", exc.status, self.request_id)
             answer = _error_answer(HttpError(exc.status, "api_error", exc.message))
@@ -180,6 +185,7 @@ class _Call:
         if client is None:
             raise Unauthenticated("Invalid or inactive API key.")
         self.tenant = client.tenant
+        await acheck(client.tenant)
         upstream_key = client.tenant.upstream_api_key or settings.ANTHROPIC_API_KEY
         if not upstream_key:
             raise GatewayMisconfigured("The gateway has no upstream API key configured (ANTHROPIC_API_KEY).")

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from masking import proxy
-from masking.models import ApiClient
+from masking.models import ApiClient, Tenant
 from masking.proxy import REQUEST_ID_HEADER
 from masking.streaming import SSEParser
 from tests.masking.gateway import headers, message
@@ -52,6 +52,18 @@ def test_a_revoked_key_is_refused_once_the_short_auth_cache_expires(gateway, ups
 
     assert_error(response, 401, "authentication_error")
     assert len(upstream.received) == 1
+
+
+def test_a_tenant_over_its_rate_limit_gets_429_with_retry_after_and_nothing_is_forwarded(gateway, upstream):
+    tenant = Tenant.objects.create(slug="limited", name="Limited", rate_limit_per_minute=2)
+    key = ApiClient.objects.create_with_key("limited", tenant)[1]
+
+    answers = [gateway.post("/v1/messages", json=message("hi"), headers=headers(key)) for _ in range(3)]
+
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert_error(answers[2], 429, "rate_limit_error")
+    assert 1 <= int(answers[2].headers["retry-after"]) <= 60
+    assert len(upstream.received) == 2
 
 
 @pytest.mark.parametrize(
