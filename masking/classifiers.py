@@ -136,6 +136,13 @@ def classify_distribution(data: bytes, start: int, end: int) -> str | None:
     return "cloudfront_distribution" if any(48 <= c <= 57 for c in data[start:end]) else None
 
 
+def classify_unlabelled_secret(data: bytes, start: int, end: int) -> str | None:
+    """Without a label, 40 characters after a key id are its secret only if they look like one:
+    mixed-case base64 (two access key ids glued together are not a secret)."""
+    value = data[start:end]
+    return "secret_access_key" if value.upper() != value and value.lower() != value else None
+
+
 def not_before_digit_group(kind: str) -> Callable[[bytes, int, int], str | None]:
     def classify(data: bytes, start: int, end: int) -> str | None:
         return None if data[end : end + 1] == b"-" and data[end + 1 : end + 2].isdigit() else kind

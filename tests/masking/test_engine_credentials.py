@@ -96,3 +96,8 @@ def test_it_finds_the_secret_next_to_its_key_id_in_the_console_credentials_csv(b
     assert masked(text, backend) == (
         "User name,Access key ID,Secret access key\ndeploy,<access_key_id>,<secret_access_key>\n"
     )
+
+
+def test_two_glued_key_ids_after_a_key_id_are_not_taken_for_its_secret(backend):
+    text = "AKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPLEAKIAIOSFODNN7EXAMPLE"
+    assert found(text, backend) == [("AKIAIOSFODNN7EXAMPLE", "access_key_id")]
