@@ -1,7 +1,9 @@
-"""Masking events on Redis Pub/Sub: the only module that publishes them.
+"""Masking events on Redis Pub/Sub: the only module that builds and publishes them.
 
 An event carries counts, kinds and tokens at most: never an original value or any raw text.
 Publishing never raises and never holds up a request; a failure is counted and logged.
+A masking event rides in the store's mask script (`for_store`): the script publishes it once the
+mappings are written, so masking stays one round trip.
 """
 
 import asyncio
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 
-from masking import store
+from masking import counters, store
 from masking.connection import get_async_redis, get_redis
 from monitoring import metrics
 
@@ -69,11 +71,11 @@ def failed_count() -> int:
     return _failed
 
 
-def _count_failure(exc: BaseException) -> None:
+def _count_failure(exc: BaseException | None) -> None:
     global _failed
     with _failed_lock:
         _failed += 1
-    logger.warning("event not published: %s", store.failure_reason(exc))
+    logger.warning("event not published: %s", store.failure_reason(exc) if exc else "refused by redis")
 
 
 def _observe(event: dict, published: bool) -> None:
@@ -95,10 +97,36 @@ async def _aobserve(event: dict, published: bool) -> None:
     await metrics.aobserve_event(event["event_type"], published)
 
 
+def _json(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+def for_store(event: dict) -> store.Publication:
+    """`event` as the store's mask script publishes it: the script appends `new_mappings`, which
+    only it knows. Report the outcome with `observe_published` / `aobserve_published`."""
+    fields = {name: value for name, value in event.items() if name != "new_mappings"}
+    return store.Publication(CHANNELS[event["event_type"]], _json(fields)[:-1])
+
+
+def observe_published(event: dict, published: bool, duration_s: float) -> None:
+    """/metrics (and the failure count) for an event the store published: duration and outcome."""
+    if not published:
+        _count_failure(None)
+    metrics.observe_masking(duration_s, event["source"])
+    metrics.observe_event(event["event_type"], published)
+
+
+async def aobserve_published(event: dict, published: bool, duration_s: float) -> None:
+    if not published:
+        _count_failure(None)
+    await metrics.aobserve_masking(duration_s, event["source"])
+    await metrics.aobserve_event(event["event_type"], published)
+
+
 def _queue(pipe, event: dict, stats: Mapping[str, int | float] | None) -> None:
     if stats:
         store.add_stats(pipe, stats)
-    pipe.publish(CHANNELS[event["event_type"]], json.dumps(event, separators=(",", ":")))
+    pipe.publish(CHANNELS[event["event_type"]], _json(event))
 
 
 def publish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
@@ -114,12 +142,10 @@ def publish_event(event: dict, stats: Mapping[str, int | float] | None = None) -
     _observe(event, published)
 
 
-async def _apublish(event: dict, stats: Mapping[str, int | float] | None) -> None:
-    pipe = get_async_redis().pipeline(transaction=False)
-    _queue(pipe, event, stats)
+async def _apublish(event: dict) -> None:
     published = True
     try:
-        await pipe.execute()
+        await get_async_redis().publish(CHANNELS[event["event_type"]], _json(event))
     except (RedisError, OSError) as exc:
         published = False
         _count_failure(exc)
@@ -127,8 +153,12 @@ async def _apublish(event: dict, stats: Mapping[str, int | float] | None) -> Non
 
 
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
-    """Fire and forget: returns at once, the publish runs as a background task of this loop."""
-    task = asyncio.create_task(_apublish(event, stats))
+    """Fire and forget: returns at once, the PUBLISH runs as a background task of this loop, and
+    `stats` join the counters this loop writes about once a second (`masking.counters`)."""
+    if stats:
+        store.count_stats(stats)
+        counters.start_flushing()
+    task = asyncio.create_task(_apublish(event))
     # The loop only keeps weak references to tasks: hold it until it is done.
     _background.add(task)
     task.add_done_callback(_background.discard)

@@ -1,7 +1,8 @@
 """Mask and unmask texts: the service behind the REST API, the proxy and the CLI.
 
 One call scans every text, makes one store round trip, applies the tenant's policy per kind
-(mask, redact or leave), and publishes one event after the work is done.
+(mask, redact or leave), and publishes one event after the work is done (a masking event in the
+same round trip: the store's script publishes it once the mappings are written).
 """
 
 import time
@@ -100,16 +101,17 @@ def _byte_size(texts: list[str]) -> int:
     return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
 
 
-def _masking_event(result: MaskResult, texts, tenant, source, request_id, started: float) -> dict:
+def _masking_event(plan: _MaskPlan, tenant, source, request_id, started: float) -> dict:
+    """The event the store publishes with the mappings (it adds `new_mappings`). Its duration is
+    the time up to the store call: the script's own time is not known before it runs."""
     return events.build_event(
         events.MASKING,
         tenant=store.tenant_slug(tenant),
         source=source,
         request_id=request_id,
-        counts_by_kind=result.counts_by_kind,
-        new_mappings=result.new_mappings,
+        counts_by_kind=plan.counts,
         duration_ms=(time.perf_counter() - started) * 1000,
-        bytes=_byte_size(texts),
+        bytes=_byte_size(plan.texts),
     )
 
 
@@ -120,8 +122,10 @@ def mask_texts(
     started = time.perf_counter()
     policy.refresh()
     plan = _plan_masking(texts, tenant)
-    result = _apply_masking(plan, store.get_or_create_tokens(plan.items, tenant, plan.counts))
-    events.publish_event(_masking_event(result, texts, tenant, source, request_id, started))
+    event = _masking_event(plan, tenant, source, request_id, started)
+    stored = store.get_or_create_tokens(plan.items, tenant, plan.counts, events.for_store(event))
+    result = _apply_masking(plan, stored)
+    events.observe_published(event, stored.event_published, time.perf_counter() - started)
     return result
 
 
@@ -131,8 +135,10 @@ async def amask_texts(
     started = time.perf_counter()
     await policy.arefresh()
     plan = _plan_masking(texts, tenant)
-    result = _apply_masking(plan, await store.aget_or_create_tokens(plan.items, tenant, plan.counts))
-    await events.apublish_event(_masking_event(result, texts, tenant, source, request_id, started))
+    event = _masking_event(plan, tenant, source, request_id, started)
+    stored = await store.aget_or_create_tokens(plan.items, tenant, plan.counts, events.for_store(event))
+    result = _apply_masking(plan, stored)
+    await events.aobserve_published(event, stored.event_published, time.perf_counter() - started)
     return result
 
 

@@ -30,7 +30,7 @@ from masking.masker import amask_texts, aunmask_texts
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
-from masking.store import MaskingUnavailable, TenantRef, alookup_originals, arecord_request
+from masking.store import MaskingUnavailable, TenantRef, alookup_originals, count_request
 from masking.streaming import StreamRestorer, TokenCache
 from masking.upstream import UpstreamError
 from monitoring.metrics import aobserve_upstream
@@ -41,7 +41,6 @@ ROUTES = {"/v1/messages", "/v1/messages/count_tokens"}
 REQUEST_ID_HEADER = "x-gateway-request-id"
 AUTH_CACHE_SECONDS = 10
 _known_clients: dict[str, tuple[float, ApiClient]] = {}
-_background: set[asyncio.Task] = set()
 
 
 class Unauthenticated(Exception):
@@ -167,7 +166,7 @@ class _Call:
         query = self.scope["query_string"].decode("latin-1")
         sent = time.perf_counter()
         response = await upstream.send(self.scope["path"], query, headers, body)
-        self._in_background(aobserve_upstream(time.perf_counter() - sent))
+        await aobserve_upstream(time.perf_counter() - sent)
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(response)
         return await self._restored(response)
@@ -282,15 +281,8 @@ class _Call:
             self.finished(status, upstream_error=failed)
 
     def finished(self, status: int, upstream_error: bool = False) -> None:
-        latency_ms = (time.perf_counter() - self.started) * 1000
-        self._in_background(arecord_request(status, latency_ms, upstream_error))
-
-    @staticmethod
-    def _in_background(coro) -> None:
-        """Counters are best effort and must not delay the answer."""
-        task = asyncio.create_task(coro)
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        # In memory: this loop writes the counters to Redis about once a second (masking.counters).
+        count_request(status, (time.perf_counter() - self.started) * 1000, upstream_error)
 
 
 async def _respond(answer: Answer, gone: asyncio.Task, send) -> None:

@@ -24,6 +24,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
+from masking import counters
 from masking.connection import get_async_redis, get_redis
 from masking.models import DEFAULT_TENANT, Tenant
 from monitoring import metrics
@@ -49,9 +50,17 @@ class MaskingUnavailable(Exception):
     The message is safe to show: it never carries a key or a value."""
 
 
+class Publication(NamedTuple):
+    """A masking event for the script to publish: its channel and its JSON without the closing brace."""
+
+    channel: str
+    head: str
+
+
 class StoredTokens(NamedTuple):
     tokens: list[str]  # one per item, in the items' order
     new_mappings: int
+    event_published: bool = False  # the event passed along reached Pub/Sub
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -143,11 +152,14 @@ def fail_closed(operation: str) -> Iterator[None]:
 # --- get or create (one EVALSHA) -------------------------------------------------------------------
 
 
-def _script_args(items: Sequence[tuple[str, str]], tenant: TenantRef, ttl: int, counters: Mapping[str, int]) -> list:
-    args: list = [key_prefix(tenant), ttl, daily_key(), DAILY_TTL_SECONDS, len(items)]
+def _script_args(
+    items: Sequence[tuple[str, str]], tenant: TenantRef, ttl: int, stats: Mapping[str, int], event: Publication | None
+) -> list:
+    channel, event_head = event or ("", "")
+    args: list = [key_prefix(tenant), ttl, daily_key(), DAILY_TTL_SECONDS, channel, event_head, len(items)]
     for prefix, original in items:
         args += (prefix, original)
-    for field, amount in counters.items():
+    for field, amount in stats.items():
         if amount:
             args += (field, amount)
     return args
@@ -162,18 +174,20 @@ def mask_counters(items: Sequence[tuple[str, str]], counts_by_kind: Mapping[str,
 
 
 def _decode(reply: list) -> StoredTokens:
-    return StoredTokens([token.decode() for token in reply[1:]], int(reply[0]))
+    return StoredTokens([token.decode() for token in reply[2:]], int(reply[0]), reply[1] == 1)
 
 
 def get_or_create_tokens(
     items: Sequence[tuple[str, str]],
     tenant: TenantRef = DEFAULT_TENANT,
     counts_by_kind: Mapping[str, int] | None = None,
+    event: Publication | None = None,
 ) -> StoredTokens:
     """Tokens for (token prefix, original) items, created where missing; TTLs refreshed; stats counted.
 
-    `counts_by_kind` counts every occurrence (duplicates and redacted kinds included) for the stats."""
-    args = _script_args(items, tenant, ttl_seconds(tenant), mask_counters(items, counts_by_kind))
+    `counts_by_kind` counts every occurrence (duplicates and redacted kinds included) for the stats.
+    `event`, from `events.for_store()`, is published by the same script once the mappings are written."""
+    args = _script_args(items, tenant, ttl_seconds(tenant), mask_counters(items, counts_by_kind), event)
     client = get_redis()
     with fail_closed("mask"):
         try:
@@ -188,8 +202,9 @@ async def aget_or_create_tokens(
     items: Sequence[tuple[str, str]],
     tenant: TenantRef = DEFAULT_TENANT,
     counts_by_kind: Mapping[str, int] | None = None,
+    event: Publication | None = None,
 ) -> StoredTokens:
-    args = _script_args(items, tenant, await attl_seconds(tenant), mask_counters(items, counts_by_kind))
+    args = _script_args(items, tenant, await attl_seconds(tenant), mask_counters(items, counts_by_kind), event)
     client = get_async_redis()
     with fail_closed("mask"):
         try:
@@ -227,10 +242,10 @@ async def alookup_originals(tokens: Sequence[str], tenant: TenantRef = DEFAULT_T
 # --- stats ---------------------------------------------------------------------------------------------
 
 
-def add_stats(pipe, counters: Mapping[str, int | float]) -> None:
-    """Queue HINCRBY(FLOAT)s of `counters` on the totals and today's hash (sync or async pipeline)."""
+def add_stats(pipe, stats: Mapping[str, int | float]) -> None:
+    """Queue HINCRBY(FLOAT)s of `stats` on the totals and today's hash (sync or async pipeline)."""
     today = daily_key()
-    for field, amount in counters.items():
+    for field, amount in stats.items():
         for key in (COUNTS_KEY, today):
             if isinstance(amount, float):
                 pipe.hincrbyfloat(key, field, amount)
@@ -239,40 +254,43 @@ def add_stats(pipe, counters: Mapping[str, int | float]) -> None:
     pipe.expire(today, DAILY_TTL_SECONDS)
 
 
+def count_stats(stats: Mapping[str, int | float]) -> None:
+    """Add `stats` to the totals and today's hash, in memory until the next `counters` flush."""
+    counters.add(COUNTS_KEY, stats)
+    counters.add(daily_key(), stats, expire=DAILY_TTL_SECONDS)
+
+
 def unmask_counters(restored: int, unresolved: int) -> dict[str, int]:
     return {"unmask_operations": 1, "restored_tokens": restored, "unresolved_tokens": unresolved}
 
 
 def request_counters(status: int, latency_ms: float, upstream_error: bool) -> dict[str, int | float]:
-    counters: dict[str, int | float] = {
+    stats: dict[str, int | float] = {
         "requests": 1,
         f"status:{status}": 1,
         "latency_ms_sum": float(latency_ms),
         "latency_ms_count": 1,
     }
     if upstream_error:
-        counters["upstream_errors"] = 1
+        stats["upstream_errors"] = 1
     for le in LATENCY_BUCKETS_MS:
         if latency_ms <= le:
-            counters[f"latency_bucket:{le}"] = 1
-    counters["latency_bucket:+Inf"] = 1
-    return counters
+            stats[f"latency_bucket:{le}"] = 1
+    stats["latency_bucket:+Inf"] = 1
+    return stats
 
 
 def record_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
-    """Count one proxied request. Best effort: metrics never fail a request."""
-    pipe = get_redis().pipeline(transaction=False)
-    add_stats(pipe, request_counters(status, latency_ms, upstream_error))
-    try:
-        pipe.execute()
-    except RedisError as exc:
-        logger.warning("request not counted: %s", failure_reason(exc))
+    """Count one proxied request (written at once, with anything else pending). Never raises."""
+    count_stats(request_counters(status, latency_ms, upstream_error))
+    counters.flush()
+
+
+def count_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
+    """Count one proxied request in memory; the running loop writes the counts within about a second."""
+    count_stats(request_counters(status, latency_ms, upstream_error))
+    counters.start_flushing()
 
 
 async def arecord_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
-    pipe = get_async_redis().pipeline(transaction=False)
-    add_stats(pipe, request_counters(status, latency_ms, upstream_error))
-    try:
-        await pipe.execute()
-    except RedisError as exc:
-        logger.warning("request not counted: %s", failure_reason(exc))
+    count_request(status, latency_ms, upstream_error)

@@ -12,21 +12,18 @@ HTTP codes, sources); never an original value, token or key.
 """
 
 import re
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis.exceptions import RedisError
 
-from masking.connection import get_async_redis, get_redis
+from masking import counters
+from masking.connection import get_redis
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 STATS_KEY = "aws:stats:counts"
 METRICS_KEY = "aws:metrics:counts"
-RETRY_AFTER_FAILURE_S = 5.0
 DURATION_BOUNDS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UPSTREAM_BOUNDS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 REQUEST_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -44,71 +41,22 @@ _STORE_COUNTERS = {
 }
 
 
-class _Buffer:
-    """Increments not yet in Redis. After a failed write, it only collects for a few seconds so a
-    Redis outage never adds a connect timeout to every request."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: Counter = Counter()
-        self._retry_at = 0.0
-
-    def add(self, increments: dict[str, float]) -> None:
-        with self._lock:
-            self._pending.update(increments)
-
-    def take(self) -> dict[str, float]:
-        with self._lock:
-            if time.monotonic() < self._retry_at or not self._pending:
-                return {}
-            taken, self._pending = dict(self._pending), Counter()
-            return taken
-
-    def give_back(self, taken: dict[str, float]) -> None:
-        with self._lock:
-            self._pending.update(taken)
-            self._pending["redis_errors:metrics"] += 1
-            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
-
-
-_buffer = _Buffer()
-
-
-def _queue(pipe, taken: dict[str, float]) -> None:
-    for name, amount in taken.items():
-        if name.endswith(":sum"):  # a float field refuses HINCRBY even for a whole increment
-            pipe.hincrbyfloat(METRICS_KEY, name, amount)
-        else:
-            pipe.hincrby(METRICS_KEY, name, int(amount))
+def _add(increments: dict[str, float]) -> None:
+    counters.add(METRICS_KEY, increments)
 
 
 def flush() -> None:
-    taken = _buffer.take()
-    if not taken:
-        return
-    pipe = get_redis().pipeline(transaction=True)
-    _queue(pipe, taken)
-    try:
-        pipe.execute()
-    except (RedisError, OSError):
-        _buffer.give_back(taken)
+    """Write this process's pending observations (and the store's pending counters) now."""
+    counters.flush()
 
 
 async def aflush() -> None:
-    taken = _buffer.take()
-    if not taken:
-        return
-    pipe = get_async_redis().pipeline(transaction=True)
-    _queue(pipe, taken)
-    try:
-        await pipe.execute()
-    except (RedisError, OSError):
-        _buffer.give_back(taken)
+    await counters.aflush()
 
 
 def _histogram(name: str, value: float, bounds: Iterable[float]) -> dict[str, float]:
     le = next((str(bound) for bound in bounds if value <= bound), "+Inf")
-    return {f"{name}:bucket:{le}": 1, f"{name}:sum": value, f"{name}:count": 1}
+    return {f"{name}:bucket:{le}": 1, f"{name}:sum": float(value), f"{name}:count": 1}
 
 
 def _source(source: str) -> str:
@@ -125,49 +73,49 @@ def _event(event_type: str, published: bool) -> dict[str, float]:
 
 
 def observe_masking(duration_s: float, source: str = "api") -> None:
-    _buffer.add(_masking("masking", duration_s, source))
-    flush()
+    _add(_masking("masking", duration_s, source))
+    counters.flush()
 
 
 async def aobserve_masking(duration_s: float, source: str = "api") -> None:
-    _buffer.add(_masking("masking", duration_s, source))
-    await aflush()
+    _add(_masking("masking", duration_s, source))
+    counters.start_flushing()
 
 
 def observe_unmasking(duration_s: float, source: str = "api") -> None:
-    _buffer.add(_masking("unmasking", duration_s, source))
-    flush()
+    _add(_masking("unmasking", duration_s, source))
+    counters.flush()
 
 
 async def aobserve_unmasking(duration_s: float, source: str = "api") -> None:
-    _buffer.add(_masking("unmasking", duration_s, source))
-    await aflush()
+    _add(_masking("unmasking", duration_s, source))
+    counters.start_flushing()
 
 
 def observe_upstream(latency_s: float) -> None:
-    _buffer.add(_histogram("upstream_latency", max(latency_s, 0.0), UPSTREAM_BOUNDS_S))
-    flush()
+    _add(_histogram("upstream_latency", max(latency_s, 0.0), UPSTREAM_BOUNDS_S))
+    counters.flush()
 
 
 async def aobserve_upstream(latency_s: float) -> None:
-    _buffer.add(_histogram("upstream_latency", max(latency_s, 0.0), UPSTREAM_BOUNDS_S))
-    await aflush()
+    _add(_histogram("upstream_latency", max(latency_s, 0.0), UPSTREAM_BOUNDS_S))
+    counters.start_flushing()
 
 
 def observe_event(event_type: str, published: bool) -> None:
-    _buffer.add(_event(event_type, published))
-    flush()
+    _add(_event(event_type, published))
+    counters.flush()
 
 
 async def aobserve_event(event_type: str, published: bool) -> None:
-    _buffer.add(_event(event_type, published))
-    await aflush()
+    _add(_event(event_type, published))
+    counters.start_flushing()
 
 
 def note_redis_error(operation: str) -> None:
-    """Buffered only: it reaches Redis with the next successful observation (or scrape)."""
+    """Memory only: it reaches Redis with the next write (a flush, an observation or a scrape)."""
     operation = operation if _OPERATION.fullmatch(operation) else "other"
-    _buffer.add({f"redis_errors:{operation}": 1})
+    _add({f"redis_errors:{operation}": 1})
 
 
 # --- exposition ------------------------------------------------------------------------------

@@ -4,21 +4,26 @@
 -- ARGV[2]  mapping TTL in seconds
 -- ARGV[3]  daily stats hash key
 -- ARGV[4]  daily stats hash TTL in seconds
--- ARGV[5]  number of items n, then n pairs (token prefix, original)
+-- ARGV[5]  Pub/Sub channel of the masking event ("" for none)
+-- ARGV[6]  the event's JSON without its closing brace (masking/events.py builds it; no original
+--          in it): published with `,"new_mappings":<n>}` appended once n is known
+-- ARGV[7]  number of items n, then n pairs (token prefix, original)
 -- then     pairs (stats field, increment) added to both stats hashes
 --
--- Returns {new mappings, token 1, ..., token n}. Sequence counters are global and never
+-- Returns {new mappings, event published (1 or 0), token 1, ..., token n}. Sequence counters are global and never
 -- expire, so a number is never handed out twice, whatever the tenant or the TTL.
 -- Keys are built here (token numbers are only known here): a standalone Redis, not Cluster.
 local key_prefix = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local daily_key = ARGV[3]
 local daily_ttl = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
+local channel = ARGV[5]
+local event_head = ARGV[6]
+local n = tonumber(ARGV[7])
 local BATCH = 500 -- unpack() has a stack limit: read the mappings in batches
 
-local function prefix_of(i) return ARGV[4 + 2 * i] end
-local function original_of(i) return ARGV[5 + 2 * i] end
+local function prefix_of(i) return ARGV[6 + 2 * i] end
+local function original_of(i) return ARGV[7 + 2 * i] end
 
 -- 1. Read every existing mapping, a few MGETs instead of one GET per item.
 local tokens, existed = {}, {}
@@ -92,13 +97,23 @@ if created > 0 then
   count("total_mappings", created)
   count("new_mappings", created)
 end
-for j = 6 + 2 * n, #ARGV, 2 do
+for j = 8 + 2 * n, #ARGV, 2 do
   count(ARGV[j], tonumber(ARGV[j + 1]))
 end
 redis.call("EXPIRE", daily_key, daily_ttl)
 
-local result = {created}
+-- 5. The masking event, once the mappings are written: no extra round trip for the publisher.
+-- pcall: an event that cannot be published (e.g. an ACL without PUBLISH) never fails the masking.
+local published = 0
+if channel ~= "" then
+  local reply = redis.pcall("PUBLISH", channel, event_head .. ',"new_mappings":' .. created .. "}")
+  if type(reply) == "number" then
+    published = 1
+  end
+end
+
+local result = {created, published}
 for i = 1, n do
-  result[i + 1] = tokens[i]
+  result[i + 2] = tokens[i]
 end
 return result

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from masking import events, proxy
+from masking import counters, events, proxy
 from masking.models import DEFAULT_TENANT, ApiClient, Tenant
 from tests.masking.fake_upstream import FakeUpstream, serving
 
@@ -49,9 +49,10 @@ class Gateway:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             response = await client.request(method, path, **kwargs)
-        # Events and counters are published in the background: let them land before the loop ends.
+        # Events are published in the background and counters written about once a second:
+        # let them land before the loop ends.
         await events.drain()
-        await asyncio.gather(*proxy._background, return_exceptions=True)
+        await counters.aflush()
         return response
 
 

@@ -6,7 +6,6 @@ import time
 import pytest
 
 from masking import events, masker
-from monitoring import metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -82,18 +81,31 @@ def test_unmasking_publishes_one_event_with_restored_and_unresolved_counts(redis
     assert EC2.encode() not in raw and VPC.encode() not in raw
 
 
-def test_the_async_publish_returns_at_once_and_is_delivered_in_the_background(redis_client, subscriber):
+def test_the_async_unmasking_publish_returns_at_once_and_is_delivered_in_the_background(redis_client, subscriber):
     async def run():
-        await masker.amask_texts([TEXT], source="proxy")
+        await masker.aunmask_texts(["AWS_EC2_001"], source="proxy")
         pending = len(events._background)
         await events.drain()
         return pending
 
     assert asyncio.run(run()) == 1
     channel, raw = subscriber()
-    assert channel == "aws-masker:events:masking"
+    assert channel == "aws-masker:events:unmasking"
     assert json.loads(raw)["source"] == "proxy"
     assert not events._background
+
+
+def test_the_masking_event_is_published_by_the_mask_round_trip_itself(redis_client, subscriber):
+    async def run():
+        await masker.amask_texts([TEXT], source="proxy", request_id="r-1")
+        return len(events._background)
+
+    assert asyncio.run(run()) == 0  # nothing left to send
+    channel, raw = subscriber()
+    event = json.loads(raw)
+    assert channel == "aws-masker:events:masking"
+    assert (event["request_id"], event["new_mappings"], event["total"]) == ("r-1", 2, 3)
+    assert EC2.encode() not in raw and VPC.encode() not in raw
 
 
 def test_a_failed_publish_is_counted_and_never_raised(redis_server):
@@ -136,8 +148,6 @@ def test_a_plain_redis_cli_subscriber_receives_the_events(redis_server, redis_cl
 
 
 def test_each_operation_reports_its_duration_and_publish_outcome_to_the_metrics(redis_client, monkeypatch):
-    monkeypatch.setattr(metrics, "_buffer", metrics._Buffer())  # no back-off left by an earlier outage
-
     masker.mask_texts([TEXT], source="cli")
     masker.unmask_texts(["AWS_EC2_001"])
 

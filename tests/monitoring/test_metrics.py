@@ -7,15 +7,11 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from masking import counters
 from monitoring import metrics
 from tests.live import gateway_process
 
 ELSEWHERE = {"REMOTE_ADDR": "10.1.2.3"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_buffer(monkeypatch):
-    monkeypatch.setattr(metrics, "_buffer", metrics._Buffer())
 
 
 def scrape(client, **extra) -> str:
@@ -166,7 +162,7 @@ def test_labels_are_bounded_and_never_carry_what_callers_pass_in(client, redis_c
 
 @pytest.mark.django_db
 def test_with_redis_down_the_scrape_says_so_and_observations_wait(client, redis_server, monkeypatch):
-    monkeypatch.setattr(metrics, "RETRY_AFTER_FAILURE_S", 0)
+    monkeypatch.setattr(counters, "RETRY_AFTER_FAILURE_S", 0)
     redis_server.stop()
     metrics.observe_upstream(0.3)
     metrics.note_redis_error("publish")
