@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from masking import masker
+from masking import masker, ratelimit
 from masking.auth import ApiKeyAuthentication, IsOperatorOrApiClient
 from masking.errors import InvalidPayload, PayloadTooLarge
 from masking.models import DEFAULT_TENANT, ApiClient, Tenant
@@ -78,6 +78,11 @@ class _MaskingView(APIView):
     parser_classes = [JSONParser]  # for the schema only: bodies are read by read_json_body
     renderer_classes = [JSONRenderer]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and permissions first
+        if isinstance(request.auth, ApiClient):
+            ratelimit.check(request.auth.tenant)
+
     def validated(self, request, tenant) -> dict:
         serializer = TextOrJsonSerializer(data=read_json_body(request, body_limit(tenant)))
         serializer.is_valid(raise_exception=True)
@@ -90,7 +95,7 @@ class _MaskingView(APIView):
         return response
 
 
-_ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 413: ErrorSerializer, 503: ErrorSerializer}
+_ERRORS = {status: ErrorSerializer for status in (400, 401, 403, 413, 429, 503)}
 
 
 def _entity(entity: masker.Entity, path=None) -> dict:

@@ -15,6 +15,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from masking.ratelimit import RateLimited
 from masking.store import MaskingUnavailable
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def http_error(exc: BaseException) -> HttpError | None:
         return HttpError(413, "request_too_large", str(exc))
     if isinstance(exc, InvalidPayload):
         return HttpError(400, "invalid_request_error", str(exc))
+    if isinstance(exc, RateLimited):
+        return HttpError(429, "rate_limit_error", str(exc))
     return None
 
 
@@ -88,7 +91,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's EXCEPTION_HANDLER: every API error in the one shape, 500s included."""
     error = http_error(exc)
     if error:
-        return Response(error_body(error.type, error.message), status=error.status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return Response(error_body(error.type, error.message), status=error.status, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(_DRF_TYPES.get(response.status_code, "api_error"), _drf_message(exc))

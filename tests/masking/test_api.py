@@ -296,3 +296,15 @@ def test_a_streamed_body_longer_than_the_limit_gets_413_from_the_real_server(tmp
     assert streamed.status_code == 413
     assert streamed.json()["error"]["type"] == "request_too_large"
     assert small.json()["text"] == "AWS_EC2_001"
+
+
+def test_a_program_over_its_tenants_rate_limit_gets_429_with_a_retry_time(api):
+    tenant = default_tenant()
+    tenant.rate_limit_per_minute = 2
+    tenant.save()
+    statuses = [api("/api/v1/mask", {"text": EC2}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = api("/api/v1/mask", {"text": EC2})
+    body = assert_error(refused, 429, "rate_limit_error")
+    assert EC2 not in json.dumps(body)
+    assert 1 <= int(refused["Retry-After"]) <= 60
