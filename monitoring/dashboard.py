@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from masking.connection import get_redis
+from monitoring.backups import backup_warning
 from monitoring.models import StatsRollup
 from monitoring.rollups import COUNTS_KEY, latency_quantile, period_start
 from monitoring.taskruns import task_freshness
@@ -75,6 +76,7 @@ def overview(now: datetime | None = None) -> dict:
         "now": now,
         "redis": health,
         "tasks": task_freshness(now),
+        "backup_warning": backup_warning(now),
         "kinds_rows": kinds_table(health.kpis.identifiers_today_by_kind if health.kpis else None, month),
         "charts": {
             name: chart_series(granularity, step, points, now) for name, granularity, step, points in CHART_WINDOWS

@@ -244,3 +244,15 @@ def test_freshness_follows_each_entrys_own_period():
     TaskRun.objects.create(task=ROLLUP_TASK, status="success")
     TaskRun.objects.update(started_at=NOW - timedelta(minutes=6))
     assert [t.state for t in overview(NOW)["tasks"]] == ["ok"]
+
+
+@pytest.mark.django_db
+def test_the_dashboard_warns_when_the_last_backup_failed_and_not_once_it_succeeds(operator_client):
+    from monitoring.models import BackupRecord
+
+    BackupRecord.objects.create(status=BackupRecord.Status.FAILED, error="checksum mismatch")
+    html = operator_client.get("/dashboard/").content.decode()
+    assert 'id="backup-warning"' in html and "checksum mismatch" in html
+
+    BackupRecord.objects.create(status=BackupRecord.Status.OK, verified=True)
+    assert 'id="backup-warning"' not in operator_client.get("/dashboard/").content.decode()
