@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from masking.management.commands.mask import tenant_named
+from masking.cli import tenant_named
 from masking.models import DEFAULT_TENANT, ApiClient
 
 
