@@ -66,6 +66,7 @@ class _Pending:
 
 _pending = _Pending()
 _flushers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
+_last: asyncio.Task | None = None  # the flusher started last, usually the only loop's
 
 
 def add(key: str, increments: Increments, expire: int | None = None) -> None:
@@ -115,10 +116,14 @@ async def aflush() -> bool:
 
 def start_flushing() -> None:
     """Make sure the running loop writes pending increments about once a second (cheap when it does)."""
+    global _last
     loop = asyncio.get_running_loop()
+    if _last is not None and _last.get_loop() is loop and not _last.done():
+        return  # the common case, several times per request: no weak-reference lookup
     task = _flushers.get(loop)
     if task is None or task.done():
-        _flushers[loop] = loop.create_task(_flush_periodically())
+        task = _flushers[loop] = loop.create_task(_flush_periodically())
+    _last = task
 
 
 async def _flush_periodically() -> None:

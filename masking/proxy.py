@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
@@ -211,17 +212,19 @@ class _Call:
 
     async def _masked(self, body: bytes) -> bytes:
         """Every text of the request masked with one store round trip, or an exception: never the original."""
-        payload = _parse(body)
+        payload, finite = _parse(body)
         slots = request_slots(payload)
         masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
-        write_slots(slots, masked.texts)
         tokens = list(dict.fromkeys(entity.token for entities in masked.entities for entity in entities))
-        if tokens and isinstance(payload, dict) and payload.get("stream") is True:
+        if not tokens:  # nothing found (or every kind found is "off"): the body as the client wrote it
+            return body
+        write_slots(slots, masked.texts)
+        if isinstance(payload, dict) and payload.get("stream") is True:
             # The answer mostly names what the question did: fetch those originals in one MGET while the
             # upstream thinks, rather than one round trip per token as they stream by.
             self.prefetched = asyncio.create_task(self.cache.originals(tokens))
             self.prefetched.add_done_callback(_retrieved)  # unused when the upstream fails: never "never retrieved"
-        return _dump(payload)
+        return _dump(payload, finite)
 
     async def _lookup(self, tokens: list[str]) -> dict[str, str]:
         return await alookup_originals(tokens, self.tenant)
@@ -235,7 +238,7 @@ class _Call:
 
     async def _unmasked(self, body: bytes) -> bytes:
         try:
-            payload = json.loads(body)
+            payload, finite = _loads(body)
         except ValueError:
             return body
         slots = response_slots(payload)
@@ -247,7 +250,7 @@ class _Call:
         if not unmasked.restored:
             return body
         write_slots(slots, unmasked.texts)
-        return _dump(payload)
+        return _dump(payload, finite)
 
     def _stream(self, response: httpx.Response) -> Answer:
         restorer = StreamRestorer(self.cache) if settings.PROXY_MASKING else None
@@ -344,15 +347,38 @@ async def _client_for(key: str) -> ApiClient | None:
     return client
 
 
-def _parse(body: bytes) -> object:
+def _parse(body: bytes) -> tuple[object, bool]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidPayload("The request body is not valid UTF-8.") from None
     try:
-        return json.loads(text)
+        return _loads(text)
     except ValueError:
         raise InvalidPayload("The request body is not valid JSON.") from None
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _not_finite(name: str) -> float:
+    raise _NotFinite(name)
+
+
+# The standard parser (orjson's would silently turn integers past 64 bits into floats), told to
+# stop at NaN / Infinity, which orjson would write back as null.
+_FINITE_JSON = json.JSONDecoder(parse_constant=_not_finite)
+
+
+def _loads(text: str | bytes) -> tuple[object, bool]:
+    """The document, and whether orjson may write it back (not when it holds NaN or Infinity)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return _FINITE_JSON.decode(text), True
+    except _NotFinite:
+        return json.loads(text), False
 
 
 def _stream_failure(exc: Exception) -> tuple[int, bool]:
@@ -374,7 +400,13 @@ def _error_event(message: str) -> bytes:
     return f"event: error\ndata: {data}\n\n".encode()
 
 
-def _dump(payload: object) -> bytes:
+def _dump(payload: object, finite: bool = True) -> bytes:
+    """Compact UTF-8 JSON. orjson is some 20 times faster than the standard encoder on a 16 KB prompt."""
+    if finite:
+        try:
+            return orjson.dumps(payload)
+        except orjson.JSONEncodeError:  # a lone surrogate, or an integer past 64 bits: the standard way
+            pass
     try:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:  # a lone surrogate sent as \\ud800: keep it escaped, as the client did

@@ -4,6 +4,7 @@ Masking a whole request is one EVALSHA of `lua/get_or_create.lua`; restoring is 
 Any Redis failure on that path raises `MaskingUnavailable` (fail closed); callers answer 503.
 """
 
+import functools
 import hashlib
 import logging
 import time
@@ -85,7 +86,14 @@ def unmask_key(token: str, tenant: TenantRef = DEFAULT_TENANT) -> str:
 
 
 def daily_key(now: datetime | None = None) -> str:
-    return DAILY_KEY_PREFIX + (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    if now is None:
+        return _daily_key(int(time.time() // 86400))  # counted several times per request: cached per day
+    return DAILY_KEY_PREFIX + now.strftime("%Y-%m-%d")
+
+
+@functools.lru_cache(maxsize=4)
+def _daily_key(day: int) -> str:
+    return daily_key(datetime.fromtimestamp(day * 86400, UTC))
 
 
 # --- tenant TTL -------------------------------------------------------------------------------
