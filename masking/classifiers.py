@@ -59,30 +59,51 @@ def classify_arn(data: bytes, start: int, end: int) -> str | None:
 # `v1.2.3.4` is already excluded (a letter is glued to it); these are "version 1.2.3.4" and friends,
 # as words of their own: inside an identifier (`role/version`) the word is gone once that is masked.
 _VERSION_BEFORE = re.compile(rb"(?<![A-Za-z0-9_/:.\\-])(?i:version|release|ver|rev|build)[\s:=]{0,3}\Z")
+_LABEL_SEPARATORS = frozenset(b" \t\r\n:=")  # the only bytes a version label leaves before an address
+_VERSION_ENDS = frozenset(b"nerdvNERDV")
 _SPECIAL_V4 = {b"169.254.169.254", b"169.254.169.253", b"169.254.170.2"}  # instance metadata, DNS, ECS
+_DIGITS = frozenset(b"0123456789")
+_AFTER_SEPARATOR = frozenset(b" \t\r\n:=nerdvNERDV")  # a version label may end two bytes before
 
 
-def ipv4_span(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """The gate consumed at most one byte before the address and two after it."""
-    if not 48 <= data[start] <= 57:
-        start += 1
-    while not 48 <= data[end - 1] <= 57:
-        end -= 1
-    return start, end
+def ipv4_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tuple]:
+    """Addresses from the gates' hits `(start, rule id, -end)`, as candidates `(start, priority,
+    -end, kind)`, in one loop with no call per address: 100 KB can hold 12,000 of them.
+    A gate consumed at most one byte before the address and two after it."""
+    found, digits, separators, by_first = [], _DIGITS, _LABEL_SEPARATORS, _V4_BY_FIRST_OCTET
+    append = found.append
+    for start, _, neg_end in gates:
+        if data[start] not in digits:
+            start += 1
+        end = -neg_end
+        while data[end - 1] not in digits:
+            end -= 1
+        value = data[start:end]
+        kind = by_first[value[: value.find(b".")]] or _ipv4_kind(value)
+        if kind and not (
+            start > 1
+            and data[start - 1] in separators
+            and data[start - 2] in _AFTER_SEPARATOR
+            and _after_version_label(data, start)
+        ):
+            append((start, priority, -end, kind))
+    return found
+
+
+def _after_version_label(data: bytes, start: int) -> bool:
+    last, separators = start - 1, _LABEL_SEPARATORS
+    while last > 0 and start - last < 4 and data[last] in separators:
+        last -= 1
+    return data[last] in _VERSION_ENDS and _VERSION_BEFORE.search(data, max(0, start - 12), start) is not None
 
 
 def classify_ipv4(data: bytes, start: int, end: int) -> str | None:
     kind = _ipv4_kind(data[start:end])
-    if kind and start and data[start - 1] in b" \t\r\n:=":  # the only bytes a version label leaves before it
-        last = start - 1
-        while last > 0 and start - last < 4 and data[last] in b" \t\r\n:=":
-            last -= 1
-        if data[last] in b"nerdvNERDV" and _VERSION_BEFORE.search(data, max(0, start - 12), start):
-            return None
+    if kind and start and data[start - 1] in _LABEL_SEPARATORS and _after_version_label(data, start):
+        return None
     return kind
 
 
-@lru_cache(maxsize=4096)  # logs repeat the same few addresses
 def _ipv4_kind(value: bytes) -> str | None:
     if value in _SPECIAL_V4:
         return None
@@ -93,6 +114,12 @@ def _ipv4_kind(value: bytes) -> str | None:
     if a == 10 or (a == 172 and 16 <= b <= 31) or (a == 192 and b == 168) or (a == 100 and 64 <= b <= 127):
         return "ipv4_private"
     return "ipv4_private" if a == 169 and b == 254 else "ipv4_public"
+
+
+# The kind by the first octet alone, "" for the first octets whose second one decides (falsy).
+_V4_BY_FIRST_OCTET = {
+    str(a).encode(): "" if a in (100, 169, 172, 192) else (_ipv4_kind(b"%d.0.0.1" % a) or None) for a in range(256)
+}
 
 
 def classify_ipv6(data: bytes, start: int, end: int) -> str | None:
@@ -114,12 +141,16 @@ def _ipv6_kind(value: bytes) -> str | None:
     return "ipv6"
 
 
-def token_span(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """The gate stops after three digits of the number: the token goes on to the last one."""
-    size = len(data)
-    while end < size and 48 <= data[end] <= 57:
-        end += 1
-    return start, end
+def token_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tuple]:
+    """Tokens from the gates' hits, as candidates of kind PROTECT. The gate stops after three
+    digits of the number: the token goes on to the last one."""
+    size, found = len(data), []
+    for start, _, neg_end in gates:
+        end = -neg_end
+        while end < size and 48 <= data[end] <= 57:
+            end += 1
+        found.append((start, priority, -end, PROTECT))
+    return found
 
 
 _YAML_WORDS = {b"true", b"false", b"null", b"none", b"yes", b"no", b"name", b"bucket"}

@@ -11,6 +11,8 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import compress
+from operator import itemgetter
 from typing import NamedTuple
 
 from masking.patterns import KINDS, POLICIES, PROTECT, RULES, Kind, Rule
@@ -56,6 +58,14 @@ class RuleSet:
             rule.kind if rule.gate is None and rule.classify is None and not rule.trim else None for rule in self.rules
         ]
         self.lead = [(rule.gate or "").startswith("(?:^|") for rule in self.rules]
+        # How each rule's hits are handled: final as they are (built-in plain rules only: their
+        # priority is their rule id), all at once (`from_gates`), or confirmed one by one.
+        builtin = priority_base == 0
+        self.final = [bool(builtin and kind) for kind in self.plain]
+        self.batched = [rule_id for rule_id, rule in enumerate(self.rules) if rule.from_gates]
+        self.one_by_one = [
+            not final and not rule.from_gates for final, rule in zip(self.final, self.rules, strict=True)
+        ]
         self._db = None
         self._local = threading.local()
 
@@ -155,16 +165,29 @@ def _collect(rule_id: int, start: int, end: int, flags: int, hits: list) -> None
     hits.append((start, rule_id, -end))
 
 
+_rule_of = itemgetter(1)
+
+
 def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
     hits: list[tuple[int, int, int]] = []
     rule_set.database().scan(data, match_event_handler=_collect, context=hits, scratch=rule_set.scratch())
     if not hits:
         return
-    plain, base, lead = rule_set.plain, rule_set.priority_base, rule_set.lead
-    if rule_set is _BUILTIN:  # most hits are final: they go to the resolution as they are
-        candidates += [hit for hit in hits if plain[hit[1]]]
-        hits = [hit for hit in hits if not plain[hit[1]]]
+    # Sorted out in C (compress, map): dense input holds one identifier every 8 bytes.
+    rule_ids = list(map(_rule_of, hits))
+    candidates += compress(hits, map(rule_set.final.__getitem__, rule_ids))
+    for rule_id in rule_set.batched:
+        if rule_id in rule_ids:
+            rule = rule_set.rules[rule_id]
+            gates = list(compress(hits, map(rule_id.__eq__, rule_ids)))
+            found = rule.from_gates(data, gates, rule_set.priority_base + rule_id)
+            if rule.kind == PROTECT:
+                protected += [(start, -neg_end) for start, _, neg_end, _ in found]
+            else:
+                candidates += found
+    hits = list(compress(hits, map(rule_set.one_by_one.__getitem__, rule_ids)))
     hits.sort()  # by start, then for each rule the longest gate first: its regex sees the widest window
+    plain, base, lead = rule_set.plain, rule_set.priority_base, rule_set.lead
     rules, regexes, valued, size = rule_set.rules, rule_set.regexes, rule_set.valued, len(data)
     confirmed_until: dict[int, int] = {}
     ends_only = []
@@ -180,14 +203,6 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
             continue
         if rule.gate is None:
             _add(rule_set, rule_id, rule, data, start, end, candidates, protected)
-            continue
-        if rule.span is not None:  # inlined `_add`: addresses are the most frequent confirmed kind
-            start, end = rule.span(data, start, end)
-            kind = rule.classify(data, start, end) if rule.classify is not None else rule.kind
-            if kind:
-                candidates.append((start, base + rule_id, -end, kind))
-            elif kind == PROTECT:
-                protected.append((start, end))
             continue
         if start < confirmed_until.get(rule_id, 0):
             continue  # inside what this rule already matched: the same identifier again

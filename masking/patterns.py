@@ -19,9 +19,9 @@ from masking.classifiers import (
     classify_ipv4,
     classify_ipv6,
     classify_unlabelled_secret,
-    ipv4_span,
+    ipv4_candidates,
     not_before_digit_group,
-    token_span,
+    token_candidates,
 )
 
 MASK, REDACT, OFF = "mask", "redact", "off"
@@ -47,8 +47,9 @@ class Rule:
     # a variable-length start); the regex then looks for it within `lookback` bytes before that end.
     lookback: int = 0
     trim: bytes = b""  # trailing bytes never part of the identifier (sentence punctuation)
-    # Hyperscan backend: the identifier's span computed from the gate's, instead of the regex.
-    span: Callable[[bytes, int, int], tuple[int, int]] | None = None
+    # Hyperscan backend: the candidates `(start, priority, -end, kind)` computed from all the gate's
+    # hits `(start, rule id, -end)` at once, instead of the regex and `classify` for each.
+    from_gates: Callable[[bytes, list[tuple], int], list[tuple]] | None = None
 
 
 _KIND_LIST = [
@@ -192,7 +193,7 @@ RULES: list[Rule] = [
         PROTECT,
         _MASKED_SHAPE,
         gate=r"AWS(?:\\{0,2}_[A-Z0-9]+)+\\{0,2}_(?:[0-9]{3}|REDACTED)",
-        span=token_span,
+        from_gates=token_candidates,
         needles=(b"aws",),
     ),
     Rule(
@@ -403,7 +404,7 @@ RULES: list[Rule] = [
         rf"(?<![0-9A-Za-z_.])(?P<v>{IPV4})(?![0-9A-Za-z_]|\.[0-9])",
         gate=rf"(?:^|[^0-9A-Za-z_.]){IPV4}(?:\z|[^0-9A-Za-z_.]|\.(?:\z|[^0-9]))",
         classify=classify_ipv4,
-        span=ipv4_span,
+        from_gates=ipv4_candidates,
     ),
     Rule(
         "ipv6",
