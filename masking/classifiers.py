@@ -67,12 +67,12 @@ _AFTER_SEPARATOR = frozenset(b" \t\r\n:=nerdvNERDV")  # a version label may end 
 
 
 def ipv4_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tuple]:
-    """Addresses from the gates' hits `(start, rule id, -end)`, as candidates `(start, priority,
+    """Addresses from the gates' hits `(start, rule id, -end, None)`, as candidates `(start, priority,
     -end, kind)`, in one loop with no call per address: 100 KB can hold 12,000 of them.
     A gate consumed at most one byte before the address and two after it."""
     found, digits, separators, by_first = [], _DIGITS, _LABEL_SEPARATORS, _V4_BY_FIRST_OCTET
     append = found.append
-    for start, _, neg_end in gates:
+    for start, _, neg_end, _ in gates:
         if data[start] not in digits:
             start += 1
         end = -neg_end
@@ -145,7 +145,7 @@ def token_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tup
     """Tokens from the gates' hits, as candidates of kind PROTECT. The gate stops after three
     digits of the number: the token goes on to the last one."""
     size, found = len(data), []
-    for start, _, neg_end in gates:
+    for start, _, neg_end, _ in gates:
         end = -neg_end
         while end < size and 48 <= data[end] <= 57:
             end += 1

@@ -11,8 +11,8 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import compress
-from operator import itemgetter
+from itertools import compress, islice, repeat
+from operator import gt, itemgetter, neg
 from typing import NamedTuple
 
 from masking.patterns import KINDS, POLICIES, PROTECT, RULES, Kind, Rule
@@ -66,6 +66,9 @@ class RuleSet:
         self.one_by_one = [
             not final and not rule.from_gates for final, rule in zip(self.final, self.rules, strict=True)
         ]
+        # Hits come as candidates `(start, rule id, -end, kind)`; kind is None but for plain rules.
+        kinds = self.plain if builtin else [None] * len(self.rules)
+        self.collect = lambda rule_id, start, end, flags, hits: hits.append((start, rule_id, -end, kinds[rule_id]))
         self._db = None
         self._local = threading.local()
 
@@ -143,8 +146,7 @@ def _database_candidates(rule, priority: int, data: bytes, candidates: list) -> 
     """A rule handed over as a compiled Hyperscan database (`.kind`, `.database`): leftmost-longest."""
     hits: list[tuple[int, int, int]] = []
     rule.database.scan(data, match_event_handler=_collect, context=hits, scratch=_scratch_for(rule.database))
-    for start, _, neg_end in hits:
-        candidates.append((start, priority, neg_end, rule.kind))
+    candidates += [(start, priority, neg_end, rule.kind) for start, _, neg_end in hits]
 
 
 _foreign_scratch = threading.local()
@@ -170,7 +172,7 @@ _rule_of = itemgetter(1)
 
 def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
     hits: list[tuple[int, int, int]] = []
-    rule_set.database().scan(data, match_event_handler=_collect, context=hits, scratch=rule_set.scratch())
+    rule_set.database().scan(data, match_event_handler=rule_set.collect, context=hits, scratch=rule_set.scratch())
     if not hits:
         return
     # Sorted out in C (compress, map): dense input holds one identifier every 8 bytes.
@@ -191,7 +193,7 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
     rules, regexes, valued, size = rule_set.rules, rule_set.regexes, rule_set.valued, len(data)
     confirmed_until: dict[int, int] = {}
     ends_only = []
-    for start, rule_id, neg_end in hits:
+    for start, rule_id, neg_end, _ in hits:
         kind = plain[rule_id]
         if kind:
             candidates.append((start, base + rule_id, neg_end, kind))
@@ -271,34 +273,50 @@ def _add(rule_set: RuleSet, rule_id: int, rule: Rule, data: bytes, start: int, e
     return kind is not None
 
 
+_first, _third, _fourth = itemgetter(0), itemgetter(2), itemgetter(3)
+
+
 def _resolve(candidates: list, protected: list) -> list[Match]:
-    """Candidates are (start, priority, -end, kind), or (start, built-in rule id, -end) for final
-    hits of built-in rules: sorted, the first one at each place wins and the ones it overlaps lose."""
+    """Candidates are (start, priority, -end, kind): sorted, the first one at each place wins and
+    the ones it overlaps lose. Done in C (map, compress) but the loop over overlaps, if any."""
     candidates.sort()
-    spans, taken_until, plain_kinds = [], 0, _BUILTIN.plain
-    if not protected:  # the usual case, kept lean: it runs once per identifier
-        append = spans.append
-        for candidate in candidates:
-            if candidate[0] >= taken_until:
-                start, taken_until = candidate[0], -candidate[2]
-                kind = candidate[3] if len(candidate) > 3 else plain_kinds[candidate[1]]
-                append(_new_match(Match, (start, taken_until, kind)))
-        return spans
-    protected = _merge(protected)
-    guard, guards = 0, len(protected)
-    for candidate in candidates:
-        start = candidate[0]
+    starts = list(map(_first, candidates))
+    ends = list(map(neg, map(_third, candidates)))
+    spans = zip(starts, ends, map(_fourth, candidates), strict=True)
+    if protected:
+        spans = compress(spans, _unprotected(starts, ends, _merge(protected)))
+    elif any(map(gt, ends, islice(starts, 1, None))):
+        spans = compress(spans, _first_at_each_place(starts, ends))
+    return list(map(_new_match, repeat(Match), spans))
+
+
+def _first_at_each_place(starts: list[int], ends: list[int]) -> list[bool]:
+    keep, taken_until = [], 0
+    append = keep.append
+    for start, end in zip(starts, ends, strict=True):
+        if start >= taken_until:
+            taken_until = end
+            append(True)
+        else:
+            append(False)
+    return keep
+
+
+def _unprotected(starts: list[int], ends: list[int], protected: list[tuple[int, int]]) -> list[bool]:
+    """The same, and no span may overlap a protected one."""
+    keep, taken_until, guard, guards = [], 0, 0, len(protected)
+    for start, end in zip(starts, ends, strict=True):
         if start < taken_until:
+            keep.append(False)
             continue
-        end = -candidate[2]
         while guard < guards and protected[guard][1] <= start:
             guard += 1
         if guard < guards and protected[guard][0] < end:
+            keep.append(False)
             continue
-        kind = candidate[3] if len(candidate) > 3 else plain_kinds[candidate[1]]
-        spans.append(_new_match(Match, (start, end, kind)))
+        keep.append(True)
         taken_until = end
-    return spans
+    return keep
 
 
 _new_match = tuple.__new__
