@@ -58,6 +58,8 @@ class RuleSet:
             rule.kind if rule.gate is None and rule.classify is None and not rule.trim else None for rule in self.rules
         ]
         self.lead = [(rule.gate or "").startswith("(?:^|") for rule in self.rules]
+        # `rule.run` as a translation table: its bytes to 1, all others to 0.
+        self.runs = [bytes(int(c in rule.run) for c in range(256)) if rule.run else None for rule in self.rules]
         # How each rule's hits are handled: final as they are (built-in plain rules only: their
         # priority is their rule id), all at once (`from_gates`), or confirmed one by one.
         builtin = priority_base == 0
@@ -237,6 +239,8 @@ def _confirm_ends(rule_set: RuleSet, data: bytes, ends: list, candidates: list, 
             continue
         regex, limit = regexes[rule_id], min(len(data), last_end[rule_id] + rule.reach)
         position = max(position, end - rule.lookback)
+        if rule.run:  # a hostname starts after the last byte before the gate that cannot be in one
+            position += data[position:end].translate(rule_set.runs[rule_id]).rfind(0) + 1
         while (match := regex.search(data, position, limit)) is not None:
             kept = _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
             position = max(match.end(), match.start() + 1) if kept else match.start() + 1

@@ -22,6 +22,7 @@ from masking.classifiers import (
     ipv4_candidates,
     not_before_digit_group,
     token_candidates,
+    value_before_gate_end,
 )
 
 MASK, REDACT, OFF = "mask", "redact", "off"
@@ -46,6 +47,9 @@ class Rule:
     # > 0: the gate only finds where a match ends (no start-of-match tracking, which is costly for
     # a variable-length start); the regex then looks for it within `lookback` bytes before that end.
     lookback: int = 0
+    # With `lookback`: the bytes every match is made of, none of which may come just before it (a
+    # hostname); the regex then starts looking after the last other byte before the gate's end.
+    run: bytes = b""
     trim: bytes = b""  # trailing bytes never part of the identifier (sentence punctuation)
     # Hyperscan backend: the candidates `(start, priority, -end, kind)` computed from all the gate's
     # hits `(start, rule id, -end)` at once, instead of the regex and `classify` for each.
@@ -162,6 +166,7 @@ def _unbounded(pattern: str) -> str:
 # A hostname starts after something that cannot be part of one: never in the middle of a
 # hyphenated or dotted word, so what sits next to an identifier we replace cannot start a new one.
 HOST_START = r"(?<![A-Za-z0-9_.-])"
+HOST_RUN = bytes(c for c in range(256) if re.fullmatch(rb"[A-Za-z0-9_.-]", bytes([c])))
 
 
 def _host(kind: str, body: str) -> Rule:
@@ -215,6 +220,7 @@ RULES: list[Rule] = [
         gate=rf"\.{REGION}\.rds\.amazonaws\.com",
         lookback=300,
         needles=(b".rds.",),
+        run=HOST_RUN,
     ),
     Rule(
         "elasticache_endpoint",
@@ -222,6 +228,7 @@ RULES: list[Rule] = [
         gate=r"\.[a-z]{3,5}[0-9]\.cache\.amazonaws\.com",
         lookback=400,
         needles=(b".cache.",),
+        run=HOST_RUN,
     ),
     Rule(
         "elb_dns",
@@ -229,6 +236,7 @@ RULES: list[Rule] = [
         gate=rf"\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com",
         lookback=200,
         needles=(b"elb.",),
+        run=HOST_RUN,
     ),
     _host("api_gateway_host", rf"[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
     _host("cloudfront_domain", r"d[a-z0-9]{12,14}\.cloudfront\.net\b"),
@@ -243,6 +251,7 @@ RULES: list[Rule] = [
         rf"|{REGION}\.elasticbeanstalk\.com)",
         needles=(b".amazonaws.com", b".on.aws", b".elasticbeanstalk.com"),
         lookback=400,
+        run=HOST_RUN,
     ),
     # S3 buckets (only the bucket name)
     Rule(
@@ -252,6 +261,7 @@ RULES: list[Rule] = [
         lookback=200,
         classify=classify_bucket,
         needles=(b".s3",),
+        run=HOST_RUN,
     ),
     Rule(
         "s3_bucket",
@@ -333,6 +343,7 @@ RULES: list[Rule] = [
         r"(?<![0-9A-Za-z_.-])[2-9] (?P<v>[0-9]{12}) (?=eni-[0-9a-f])",
         gate=r"(?:^|[^0-9A-Za-z_.-])[2-9] [0-9]{12} eni-[0-9a-f]",
         needles=(b" eni-",),
+        from_gates=value_before_gate_end("account_id", len("123456789012 eni-0"), 12),
     ),
     # other AWS ids that only the context tells apart
     _labelled(
