@@ -239,8 +239,10 @@ def _confirm_ends(rule_set: RuleSet, data: bytes, ends: list, candidates: list, 
             continue
         regex, limit = regexes[rule_id], min(len(data), last_end[rule_id] + rule.reach)
         position = max(position, end - rule.lookback)
-        if rule.run:  # a hostname starts after the last byte before the gate that cannot be in one
-            position += data[position:end].translate(rule_set.runs[rule_id]).rfind(0) + 1
+        if rule.run:  # past the gate's terminator (2 bytes at most), the identifier reaches back to
+            # the last byte that cannot be part of it
+            boundary = position + data[position : end - 2].translate(rule_set.runs[rule_id]).rfind(0) + 1
+            position = max(position, boundary - rule.label)
         while (match := regex.search(data, position, limit)) is not None:
             kept = _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
             position = max(match.end(), match.start() + 1) if kept else match.start() + 1

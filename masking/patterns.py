@@ -47,9 +47,11 @@ class Rule:
     # > 0: the gate only finds where a match ends (no start-of-match tracking, which is costly for
     # a variable-length start); the regex then looks for it within `lookback` bytes before that end.
     lookback: int = 0
-    # With `lookback`: the bytes every match is made of, none of which may come just before it (a
-    # hostname); the regex then starts looking after the last other byte before the gate's end.
+    # With `lookback`: the bytes the identifier is made of, none of which may come just before it (a
+    # hostname, a bucket name), and at most `label` bytes of the match before it; the regex then
+    # starts looking there, from the last other byte before the gate's end.
     run: bytes = b""
+    label: int = 0
     trim: bytes = b""  # trailing bytes never part of the identifier (sentence punctuation)
     # Hyperscan backend: the candidates `(start, priority, -end, kind)` computed from all the gate's
     # hits `(start, rule id, -end)` at once, instead of the regex and `classify` for each.
@@ -167,6 +169,7 @@ def _unbounded(pattern: str) -> str:
 # hyphenated or dotted word, so what sits next to an identifier we replace cannot start a new one.
 HOST_START = r"(?<![A-Za-z0-9_.-])"
 HOST_RUN = bytes(c for c in range(256) if re.fullmatch(rb"[A-Za-z0-9_.-]", bytes([c])))
+BUCKET_RUN = b"abcdefghijklmnopqrstuvwxyz0123456789.-"
 
 
 def _host(kind: str, body: str) -> Rule:
@@ -287,6 +290,8 @@ RULES: list[Rule] = [
         classify=classify_bucket,
         lookback=120,
         needles=(b"bucket",),
+        run=BUCKET_RUN,
+        label=len('"s3_bucket_name"   :   "'),  # the longest label and separator before the name
     ),
     # credentials
     Rule(
