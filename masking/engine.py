@@ -60,17 +60,20 @@ class RuleSet:
         self.lead = [(rule.gate or "").startswith("(?:^|") for rule in self.rules]
         # `rule.run` as a translation table: its bytes to 1, all others to 0.
         self.runs = [bytes(int(c in rule.run) for c in range(256)) if rule.run else None for rule in self.rules]
-        # How each rule's hits are handled: final as they are (built-in plain rules only: their
-        # priority is their rule id), all at once (`from_gates`), or confirmed one by one.
+        # Where the callback puts each rule's hits: list 0 when they are final as they are (built-in
+        # plain rules only: their priority is their rule id), 1 when each is confirmed in turn, 2...
+        # one list per rule whose hits are turned into candidates all at once (`from_gates`).
         builtin = priority_base == 0
-        self.final = [bool(builtin and kind) for kind in self.plain]
         self.batched = [rule_id for rule_id, rule in enumerate(self.rules) if rule.from_gates]
-        self.one_by_one = [
-            not final and not rule.from_gates for final, rule in zip(self.final, self.rules, strict=True)
+        self.route = [
+            2 + self.batched.index(rule_id) if rule.from_gates else 0 if builtin and kind else 1
+            for rule_id, (rule, kind) in enumerate(zip(self.rules, self.plain, strict=True))
         ]
         # Hits come as candidates `(start, rule id, -end, kind)`; kind is None but for plain rules.
         kinds = self.plain if builtin else [None] * len(self.rules)
-        self.collect = lambda rule_id, start, end, flags, hits: hits.append((start, rule_id, -end, kinds[rule_id]))
+        self.collect = lambda rule_id, start, end, flags, lists: lists[rule_id].append(
+            (start, rule_id, -end, kinds[rule_id])
+        )
         self._db = None
         self._local = threading.local()
 
@@ -169,27 +172,23 @@ def _collect(rule_id: int, start: int, end: int, flags: int, hits: list) -> None
     hits.append((start, rule_id, -end))
 
 
-_rule_of = itemgetter(1)
-
-
 def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
-    hits: list[tuple[int, int, int]] = []
-    rule_set.database().scan(data, match_event_handler=rule_set.collect, context=hits, scratch=rule_set.scratch())
-    if not hits:
-        return
-    # Sorted out in C (compress, map): dense input holds one identifier every 8 bytes.
-    rule_ids = list(map(_rule_of, hits))
-    candidates += compress(hits, map(rule_set.final.__getitem__, rule_ids))
-    for rule_id in rule_set.batched:
-        if rule_id in rule_ids:
+    # The callback sorts the hits out as they come: dense input holds one identifier every 8 bytes.
+    lists = [[] for _ in range(2 + len(rule_set.batched))]
+    routes = list(map(lists.__getitem__, rule_set.route))
+    rule_set.database().scan(data, match_event_handler=rule_set.collect, context=routes, scratch=rule_set.scratch())
+    candidates += lists[0]
+    for rule_id, gates in zip(rule_set.batched, lists[2:], strict=True):
+        if gates:
             rule = rule_set.rules[rule_id]
-            gates = list(compress(hits, map(rule_id.__eq__, rule_ids)))
             found = rule.from_gates(data, gates, rule_set.priority_base + rule_id)
             if rule.kind == PROTECT:
                 protected += [(start, -neg_end) for start, _, neg_end, _ in found]
             else:
                 candidates += found
-    hits = list(compress(hits, map(rule_set.one_by_one.__getitem__, rule_ids)))
+    hits = lists[1]
+    if not hits:
+        return
     hits.sort()  # by start, then for each rule the longest gate first: its regex sees the widest window
     plain, base, lead = rule_set.plain, rule_set.priority_base, rule_set.lead
     rules, regexes, valued, size = rule_set.rules, rule_set.regexes, rule_set.valued, len(data)
