@@ -68,25 +68,23 @@ _AFTER_SEPARATOR = frozenset(b" \t\r\n:=nerdvNERDV")  # a version label may end 
 
 def ipv4_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tuple]:
     """Addresses from the gates' hits `(start, rule id, -end, None)`, as candidates `(start, priority,
-    -end, kind)`, in one loop with no call per address: 100 KB can hold 12,000 of them.
-    A gate consumed at most one byte before the address and two after it."""
-    found, digits, separators, by_first = [], _DIGITS, _LABEL_SEPARATORS, _V4_BY_FIRST_OCTET
-    append = found.append
+    -end, kind)`, in one loop with no call per address: 100 KB can hold 12,000 of them."""
+    found, digits, separators, by_prefix = [], _DIGITS, _LABEL_SEPARATORS, _V4_BY_PREFIX
+    after_separator, append = _AFTER_SEPARATOR, found.append
     for start, _, neg_end, _ in gates:
-        if data[start] not in digits:
+        if start or data[0] not in digits:  # the gate took the byte before the address (or `^`)
             start += 1
         end = -neg_end
-        while data[end - 1] not in digits:
-            end -= 1
-        value = data[start:end]
-        kind = by_first[value[: value.find(b".")]] or _ipv4_kind(value)
-        if kind and not (
-            start > 1
-            and data[start - 1] in separators
-            and data[start - 2] in _AFTER_SEPARATOR
-            and _after_version_label(data, start)
-        ):
-            append((start, priority, -end, kind))
+        if data[end - 1] not in digits:  # and one byte after it, or two: `.` and a non-digit
+            end -= 2 if data[end - 2] == 46 else 1
+        kind = by_prefix[data[start : start + 3]]
+        if not kind:
+            if kind is None or (kind := _ipv4_kind(data[start:end])) is None:
+                continue
+        if data[start - 1] in separators and data[start - 2] in after_separator and start > 1:
+            if _after_version_label(data, start):
+                continue
+        append((start, priority, -end, kind))
     return found
 
 
@@ -116,10 +114,18 @@ def _ipv4_kind(value: bytes) -> str | None:
     return "ipv4_private" if a == 169 and b == 254 else "ipv4_public"
 
 
-# The kind by the first octet alone, "" for the first octets whose second one decides (falsy).
-_V4_BY_FIRST_OCTET = {
-    str(a).encode(): "" if a in (100, 169, 172, 192) else (_ipv4_kind(b"%d.0.0.1" % a) or None) for a in range(256)
-}
+def _v4_prefix_kinds() -> dict[bytes, str | None]:
+    """The kind by the first three bytes of an address (the first octet, or 1-digit octet, dot and
+    a digit): None when nobody's, "" (falsy) for 100, 169, 172 and 192, where the second octet decides."""
+    table = {}
+    for a in range(256):
+        kind = "" if a in (100, 169, 172, 192) else _ipv4_kind(b"%d.0.0.1" % a)
+        for key in [b"%d.%d" % (a, digit) for digit in range(10)] if a < 10 else [(b"%d." % a)[:3]]:
+            table[key] = kind
+    return table
+
+
+_V4_BY_PREFIX = _v4_prefix_kinds()
 
 
 def classify_ipv6(data: bytes, start: int, end: int) -> str | None:
@@ -139,6 +145,15 @@ def _ipv6_kind(value: bytes) -> str | None:
     if len(groups) < 3 and max(map(len, groups)) < 3:  # `a[1::2]` is a slice, not an address
         return None
     return "ipv6"
+
+
+def value_before_gate_end(kind: str, offset: int, length: int) -> Callable[[bytes, list[tuple], int], list[tuple]]:
+    """For a gate that is its regex exactly, with a value of fixed length `offset` bytes before its end."""
+
+    def candidates(data: bytes, gates: list[tuple], priority: int) -> list[tuple]:
+        return [(-neg_end - offset, priority, neg_end + offset - length, kind) for _, _, neg_end, _ in gates]
+
+    return candidates
 
 
 def token_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tuple]:
