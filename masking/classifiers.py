@@ -43,7 +43,10 @@ _IAM_KINDS = {
 
 
 def classify_arn(data: bytes, start: int, end: int) -> str | None:
-    _, _, service, _, account, resource = data[start:end].decode("ascii").split(":", 5)
+    parts = data[start:end].decode("ascii").split(":", 5)
+    if len(parts) < 6:  # punctuation trimmed from the end was all there was after the head
+        return None
+    _, _, service, _, account, resource = parts
     resource = resource.replace("\\/", "/")
     if account == "aws" or resource.startswith(("alias/aws/", "parameter/aws/")):
         return PROTECT
@@ -54,6 +57,20 @@ def classify_arn(data: bytes, start: int, end: int) -> str | None:
     if service == "sts":
         return "sts_assumed_role_arn" if resource.startswith("assumed-role/") else "arn"
     return _ARN_KINDS.get(service, "arn")
+
+
+_ARN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/:*$#%-")
+
+
+def arn_span(data: bytes, start: int, end: int) -> tuple[int, int] | None:
+    """The ARN's gate is its regex, but for the lengths the regex bounds, and a terminator byte
+    (none at the end of the text). Within those bounds, the gate's span less its terminator is
+    the regex's match."""
+    stop = end if data[end - 1] in _ARN_BYTES else end - 1
+    if stop - start > 2048:
+        return None
+    _, _, service, region, _ = data[start:stop].split(b":", 4)
+    return (start, stop) if len(service) <= 64 and len(region) <= 32 else None
 
 
 # `v1.2.3.4` is already excluded (a letter is glued to it); these are "version 1.2.3.4" and friends,
@@ -168,12 +185,13 @@ def token_candidates(data: bytes, gates: list[tuple], priority: int) -> list[tup
     return found
 
 
+_DIGITS_AND_DOTS = re.compile(rb"[0-9.]+")
 _YAML_WORDS = {b"true", b"false", b"null", b"none", b"yes", b"no", b"name", b"bucket"}
 
 
 def classify_bucket(data: bytes, start: int, end: int) -> str | None:
     value = data[start:end]
-    if b".." in value or value in _YAML_WORDS or re.fullmatch(rb"[0-9.]+", value):
+    if b".." in value or value in _YAML_WORDS or _DIGITS_AND_DOTS.fullmatch(value):
         return None
     return "s3_bucket"
 

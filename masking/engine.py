@@ -209,6 +209,10 @@ def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, prot
             continue
         if start < confirmed_until.get(rule_id, 0):
             continue  # inside what this rule already matched: the same identifier again
+        if rule.whole is not None and (span := rule.whole(data, start, end)) is not None:
+            confirmed_until[rule_id] = span[1]
+            _add(rule_set, rule_id, rule, data, *span, candidates, protected)
+            continue
         # The gate starts where the match does, or one byte before (a consumed context byte).
         regex, limit = regexes[rule_id], min(size, end + rule.reach)
         if start and lead[rule_id]:  # the byte at `start` is context, the match is one further

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from masking.classifiers import (
     PROTECT,
+    arn_span,
     classify_arn,
     classify_bucket,
     classify_distribution,
@@ -56,6 +57,9 @@ class Rule:
     # Hyperscan backend: the candidates `(start, priority, -end, kind)` computed from all the gate's
     # hits `(start, rule id, -end)` at once, instead of the regex and `classify` for each.
     from_gates: Callable[[bytes, list[tuple], int], list[tuple]] | None = None
+    # Hyperscan backend: the regex's match at the gate's start, told from the gate's span when it
+    # can be (None: run the regex).
+    whole: Callable[[bytes, int, int], tuple[int, int] | None] | None = None
 
 
 _KIND_LIST = [
@@ -209,6 +213,7 @@ RULES: list[Rule] = [
         rf"\b{ARN_HEAD}(?:[{ARN_CHARS}]|\\/){{1,2048}}",
         gate=rf"\b{_unbounded(ARN_HEAD)}(?:[{ARN_CHARS}]|\\/)+(?:\z|[^{ARN_CHARS}])",
         classify=classify_arn,
+        whole=arn_span,
         needles=(b"arn:",),
         trim=b".,:;",
     ),

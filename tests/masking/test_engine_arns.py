@@ -89,6 +89,11 @@ def test_it_leaves_sentence_punctuation_after_an_arn(backend):
     assert masked(text, backend) == "Use <sns_arn>, then <sqs_arn>."
 
 
+@pytest.mark.parametrize("text", ["see arn:aws:s3:::::", f"see arn:aws:iam::{ACCOUNT}:.", "arn:aws:s3:::,;"])
+def test_it_ignores_an_arn_head_followed_only_by_punctuation(backend, text):
+    assert found(text, backend) == []
+
+
 def test_it_masks_each_arn_of_a_policy_resource_list(backend):
     text = f'"Resource": ["arn:aws:s3:::logs/*", "arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Orders"]'
     assert masked(text, backend) == '"Resource": ["<s3_arn>", "<dynamodb_arn>"]'
