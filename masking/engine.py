@@ -84,6 +84,14 @@ class RuleSet:
             )
         return self._db
 
+    def hit_lists(self) -> tuple[list[list], list[list]]:
+        """This thread's lists for the callback (one per route), and the list for each rule id."""
+        lists = getattr(self._local, "lists", None)
+        if lists is None:
+            lists = self._local.lists = [[] for _ in range(2 + len(self.batched))]
+            self._local.routes = list(map(lists.__getitem__, self.route))
+        return lists, self._local.routes
+
     def scratch(self):
         # Hyperscan releases the GIL while scanning: each thread needs its own scratch space.
         scratch = getattr(self._local, "scratch", None)
@@ -174,9 +182,16 @@ def _collect(rule_id: int, start: int, end: int, flags: int, hits: list) -> None
 
 def _hyperscan_candidates(rule_set: RuleSet, data: bytes, candidates: list, protected: list) -> None:
     # The callback sorts the hits out as they come: dense input holds one identifier every 8 bytes.
-    lists = [[] for _ in range(2 + len(rule_set.batched))]
-    routes = list(map(lists.__getitem__, rule_set.route))
-    rule_set.database().scan(data, match_event_handler=rule_set.collect, context=routes, scratch=rule_set.scratch())
+    lists, routes = rule_set.hit_lists()
+    try:
+        rule_set.database().scan(data, match_event_handler=rule_set.collect, context=routes, scratch=rule_set.scratch())
+        _from_hits(rule_set, data, lists, candidates, protected)
+    finally:
+        for hits in lists:
+            hits.clear()
+
+
+def _from_hits(rule_set: RuleSet, data: bytes, lists: list[list], candidates: list, protected: list) -> None:
     candidates += lists[0]
     for rule_id, gates in zip(rule_set.batched, lists[2:], strict=True):
         if gates:
@@ -289,6 +304,13 @@ def _resolve(candidates: list, protected: list) -> list[Match]:
     """Candidates are (start, priority, -end, kind): sorted, the first one at each place wins and
     the ones it overlaps lose. Done in C (map, compress) but the loop over overlaps, if any."""
     candidates.sort()
+    if len(candidates) < 16 and not protected:  # a short string: the columns would cost more than they save
+        spans, taken_until = [], 0
+        for start, _, neg_end, kind in candidates:
+            if start >= taken_until:
+                taken_until = -neg_end
+                spans.append(_new_match(Match, (start, taken_until, kind)))
+        return spans
     starts = list(map(_first, candidates))
     ends = list(map(neg, map(_third, candidates)))
     spans = zip(starts, ends, map(_fourth, candidates), strict=True)
