@@ -1,0 +1,63 @@
+import asyncio
+import time
+
+from masking import counters, store
+
+KEY = "aws:test:counts"
+
+
+def stored(redis_client, key: str = KEY) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in redis_client.hgetall(key).items()}
+
+
+def test_async_callers_only_add_in_memory_and_the_loop_writes_within_about_a_second(redis_client):
+    async def run():
+        counters.add(KEY, {"requests": 1, "latency_ms_sum": 2.5})
+        counters.add(KEY, {"requests": 1, "latency_ms_sum": 1.0})
+        counters.start_flushing()
+        assert stored(redis_client) == {}  # nothing written on the request path
+        deadline = time.monotonic() + 10
+        while not stored(redis_client) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # polls: never a timing assertion
+        return stored(redis_client)
+
+    assert asyncio.run(run()) == {"requests": "2", "latency_ms_sum": "3.5"}
+
+
+def test_what_is_pending_when_the_loop_shuts_down_is_written(redis_client):
+    async def run():
+        store.count_request(200, 12.0)
+
+    asyncio.run(run())  # asyncio.run cancels the flusher, which writes what is left
+
+    counts = stored(redis_client, store.COUNTS_KEY)
+    assert counts["requests"] == "1" and counts["status:200"] == "1" and counts["latency_bucket:25"] == "1"
+    assert stored(redis_client, store.daily_key())["requests"] == "1"
+    assert 0 < redis_client.ttl(store.daily_key()) <= store.DAILY_TTL_SECONDS
+
+
+def test_a_failed_write_keeps_the_counts_for_the_next_one(redis_server, redis_client, monkeypatch):
+    monkeypatch.setattr(counters, "RETRY_AFTER_FAILURE_S", 0)
+    counters.add(KEY, {"requests": 3})
+    redis_server.stop()
+    assert counters.flush() is False  # never raises
+    redis_server.start()
+    from masking.connection import reset_clients
+
+    reset_clients()
+    assert counters.flush() is True
+    assert stored(redis_client) == {"requests": "3"}
+    assert stored(redis_client, "aws:metrics:counts") == {"redis_errors:metrics": "1"}
+
+
+def test_after_a_failure_writes_wait_instead_of_hitting_redis_on_every_call(redis_server, redis_client):
+    counters.add(KEY, {"requests": 1})
+    redis_server.stop()
+    counters.flush()
+    redis_server.start()
+    from masking.connection import reset_clients
+
+    reset_clients()
+    counters.add(KEY, {"requests": 1})
+    assert counters.flush() is True  # held back: nothing taken yet
+    assert stored(redis_client) == {}
