@@ -26,13 +26,13 @@ from masking.connection import get_async_redis, get_redis
 
 FLUSH_INTERVAL_SECONDS = 1.0
 RETRY_AFTER_FAILURE_S = 5.0
-FAILURE_FIELD = ("aws:metrics:counts", "redis_errors:metrics")
+FAILURE_FIELD = (("aws:metrics:counts",), "redis_errors:metrics")  # counted on a failed write
 
 Increments = Mapping[str, int | float]
 
 
 class _Pending:
-    """(hash key, field) -> amount not yet in Redis, and the TTL to set on some hashes."""
+    """(hash keys, field) -> amount not yet in Redis, and the TTL to set on some hashes."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -40,13 +40,13 @@ class _Pending:
         self.expires: dict[str, int] = {}
         self.retry_at = 0.0
 
-    def add(self, key: str, increments: Increments, expire: int | None) -> None:
+    def add(self, keys: tuple[str, ...], increments: Increments, expires: dict[str, int] | None) -> None:
         with self.lock:
             amounts = self.amounts
             for field, amount in increments.items():
-                amounts[key, field] += amount
-            if expire:
-                self.expires[key] = expire
+                amounts[keys, field] += amount
+            if expires:
+                self.expires.update(expires)
 
     def take(self) -> tuple[dict, dict[str, int]]:
         with self.lock:
@@ -72,15 +72,21 @@ _last: asyncio.Task | None = None  # the flusher started last, usually the only 
 def add(key: str, increments: Increments, expire: int | None = None) -> None:
     """Add to the fields of hash `key` (a float amount is written with HINCRBYFLOAT); `expire`
     sets the hash's TTL at the next write. Memory only: call `flush()`, or `start_flushing()`."""
-    _pending.add(key, increments, expire)
+    _pending.add((key,), increments, {key: expire} if expire else None)
+
+
+def add_to_each(keys: tuple[str, ...], increments: Increments, expires: dict[str, int] | None = None) -> None:
+    """`add()` the same increments to several hashes (kept once in memory until written)."""
+    _pending.add(keys, increments, expires)
 
 
 def _queue(pipe, amounts: dict, expires: dict[str, int]) -> None:
-    for (key, field), amount in amounts.items():
-        if isinstance(amount, float):  # a field that holds a float refuses HINCRBY
-            pipe.hincrbyfloat(key, field, amount)
-        else:
-            pipe.hincrby(key, field, amount)
+    for (keys, field), amount in amounts.items():
+        for key in keys:
+            if isinstance(amount, float):  # a field that holds a float refuses HINCRBY
+                pipe.hincrbyfloat(key, field, amount)
+            else:
+                pipe.hincrby(key, field, amount)
     for key, seconds in expires.items():
         pipe.expire(key, seconds)
 

@@ -264,8 +264,8 @@ def add_stats(pipe, stats: Mapping[str, int | float]) -> None:
 
 def count_stats(stats: Mapping[str, int | float]) -> None:
     """Add `stats` to the totals and today's hash, in memory until the next `counters` flush."""
-    counters.add(COUNTS_KEY, stats)
-    counters.add(daily_key(), stats, expire=DAILY_TTL_SECONDS)
+    today = daily_key()
+    counters.add_to_each((COUNTS_KEY, today), stats, {today: DAILY_TTL_SECONDS})
 
 
 def unmask_counters(restored: int, unresolved: int) -> dict[str, int]:
