@@ -11,6 +11,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
+
 from masking.payload import block_slots, read_slots, response_slots, write_slots
 from masking.tokens import TOKEN_MAX_LEN, find_tokens
 
@@ -32,6 +34,8 @@ class SSEEvent:
 
     def encode(self) -> bytes:
         head = f"event: {self.event}\n" if self.event is not None else ""
+        if "\n" not in self.data:  # the usual one-line JSON
+            return f"{head}data: {self.data}\n\n".encode()
         data = "".join(f"data: {line}\n" for line in self.data.split("\n"))
         return f"{head}{data}\n".encode()
 
@@ -155,7 +159,7 @@ class StreamRestorer:
 
     async def _event(self, event: SSEEvent) -> bytes:
         try:
-            payload = json.loads(event.data)
+            payload = _loads(event.data)
         except ValueError:
             return event.encode()
         kind = payload.get("type") if isinstance(payload, dict) else None
@@ -164,10 +168,13 @@ class StreamRestorer:
         if kind == "content_block_stop":
             return await self._flush(payload.get("index")) + event.encode()
         if kind == "content_block_start":
+            payload = _exact(event)
             changed = await self._restore_slots(block_slots(payload.get("content_block")))
         elif kind == "message_start":
+            payload = _exact(event)
             changed = await self._restore_slots(response_slots(payload.get("message")))
         elif kind == "error":
+            payload = _exact(event)
             changed = await self._restore_slots(response_slots(payload))
         else:
             return event.encode()
@@ -178,7 +185,8 @@ class StreamRestorer:
         field = _DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
         if field is None or not isinstance(delta.get(field), str):
             if isinstance(delta, dict) and delta.get("type") == "citations_delta":
-                if await self._restore_slots(block_slots({"type": "text", "text": "", **delta})):
+                payload = _exact(event)
+                if await self._restore_slots(block_slots({"type": "text", "text": "", **payload["delta"]})):
                     return _encode(event.event, payload)
             return event.encode()
         block = self._blocks.setdefault(payload.get("index"), _Block())
@@ -223,5 +231,23 @@ class StreamRestorer:
         return True
 
 
+def _loads(data: str):
+    """orjson (several times faster on the hundreds of small delta events of an answer), or the
+    standard parser for what orjson refuses (NaN, lone surrogates). orjson reads an integer past
+    64 bits as a float: events that may carry arbitrary numbers are parsed again with `_exact`."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _exact(event: SSEEvent):
+    return json.loads(event.data)
+
+
 def _encode(event: str | None, payload: dict) -> bytes:
-    return SSEEvent(event, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))).encode()
+    try:
+        data = orjson.dumps(payload).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate or a huge integer: the standard encoder
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return SSEEvent(event, data).encode()
