@@ -60,6 +60,10 @@ class SSEParser:
 
 
 def _event_of(block: str) -> SSEEvent | None:
+    if block.startswith("event: "):  # the usual shape, "event: <name>\ndata: <one line>", read directly
+        end = block.find("\n")
+        if end > 0 and block.startswith("data: ", end + 1) and block.find("\n", end + 1) == -1:
+            return SSEEvent(block[7:end], block[end + 7 :])
     name, data = None, []
     for line in block.split("\n"):
         if not line or line.startswith(":"):
@@ -189,7 +193,10 @@ class StreamRestorer:
                 if await self._restore_slots(block_slots({"type": "text", "text": "", **payload["delta"]})):
                     return _encode(event.event, payload)
             return event.encode()
-        block = self._blocks.setdefault(payload.get("index"), _Block())
+        index = payload.get("index")
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block()
         block.delta_type = delta["type"]
         text = block.held + delta[field]
         if "AWS" not in text and text[-1:] != "A" and text[-2:] != "AW":  # the common case: no token, none starting
