@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -287,3 +288,19 @@ def test_the_benchmarks_pass_through_baseline_forwards_bytes_untouched(gateway, 
 
     assert upstream.last.body == body
     assert response.json()["content"][0]["text"] == PROMPT
+
+
+def test_a_running_worker_writes_its_request_counters_within_seconds_without_being_asked(
+    upstream, api_key, tmp_path, redis_client
+):
+    with gateway_process(tmp_path, ANTHROPIC_UPSTREAM_URL=upstream.url, ANTHROPIC_API_KEY=UPSTREAM_KEY) as url:
+        for _ in range(3):
+            assert httpx.post(f"{url}/v1/messages", json=message(PROMPT), headers=headers(api_key)).status_code == 200
+        deadline = time.monotonic() + 20
+        while redis_client.hget("aws:stats:counts", "requests") != b"3":
+            assert time.monotonic() < deadline, "the counters never reached Redis"
+            time.sleep(0.1)  # polls: the worker writes about once a second
+    counts = redis_client.hgetall("aws:stats:counts")
+    assert counts[b"status:200"] == b"3" and counts[b"latency_bucket:+Inf"] == b"3"
+    assert counts[b"mask_operations"] == b"3" and counts[b"unmask_operations"] == b"3"
+    assert redis_client.hget("aws:metrics:counts", "upstream_latency:count") == b"3"
