@@ -5,7 +5,9 @@ One call scans every text, makes one store round trip, applies the tenant's poli
 same round trip: the store's script publishes it once the mappings are written).
 """
 
+import re
 import time
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -67,7 +69,52 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
             if mode == policy.MASK:
                 plan.prefixes.setdefault(text[match.start : match.end], policy.prefix_of(match.kind))
         plan.found.append(kept)
+    if modes.get("account_id", policy.MASK) != policy.OFF:
+        _mask_known_accounts(plan, modes.get("account_id", policy.MASK))
     return plan
+
+
+def _inside_a_span(kept: list[tuple[Match, str]], starts: list[int], position: int) -> bool:
+    before = bisect_right(starts, position) - 1
+    return before >= 0 and kept[before][0].end > position
+
+
+_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]{0,10}:[a-z0-9-]{0,60}:[a-z0-9-]{0,30}:([0-9]{12}):")
+_TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+
+
+def _mask_known_accounts(plan: _MaskPlan, mode: str) -> None:
+    """An account id seen in an ARN or next to a label is masked wherever else it stands bare.
+
+    The engine only takes a bare 12-digit number for an account when its context says so (most
+    12-digit numbers are not accounts); once the request itself shows that number is an account,
+    leaving its other occurrences would leak it ("owned by 123456789012").
+    """
+    accounts = set()
+    for text, kept in zip(plan.texts, plan.found, strict=True):
+        for match, _ in kept:
+            inner = _ARN_ACCOUNT.match(text, match.start, match.end)
+            if inner:
+                accounts.add(inner.group(1))
+            elif match.kind == "account_id":
+                accounts.add(text[match.start : match.end])
+    if not accounts:
+        return
+    for index, text in enumerate(plan.texts):
+        kept = plan.found[index]
+        starts = [match.start for match, _ in kept]  # sorted, spans never overlap
+        extra = [
+            (Match(m.start(), m.end(), "account_id"), mode)
+            for m in _TWELVE_DIGITS.finditer(text)
+            if m.group() in accounts and not _inside_a_span(kept, starts, m.start())
+        ]
+        if not extra:
+            continue
+        plan.found[index] = sorted(kept + extra, key=lambda pair: pair[0].start)
+        plan.counts["account_id"] += len(extra)
+        if mode == policy.MASK:
+            for match, _ in extra:
+                plan.prefixes.setdefault(text[match.start : match.end], policy.prefix_of("account_id"))
 
 
 def _masked(text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:

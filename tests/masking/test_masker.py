@@ -156,3 +156,20 @@ def test_unmasking_counts_restored_and_unresolved_tokens(redis_client):
     assert counts["unmask_operations"] == 1
     assert counts["restored_tokens"] == 2
     assert counts["unresolved_tokens"] == 1
+
+
+def test_an_account_seen_in_an_arn_is_masked_where_it_stands_bare_too(redis_client):
+    role = "arn:aws:iam::123456789012:role/deploy-bot"
+    texts = [f"The role {role} failed.", "Owned by 123456789012; order 555555555555 is unrelated."]
+    result = masker.mask_texts(texts)
+    joined = " ".join(result.texts)
+    assert "123456789012" not in joined and "555555555555" in joined
+    account_token = redis_client.get("aws:mask:123456789012").decode()
+    assert result.texts[1] == f"Owned by {account_token}; order 555555555555 is unrelated."
+    assert masker.unmask_texts(result.texts).texts == texts
+    assert masker.mask_texts(texts).texts == result.texts
+
+
+def test_a_bare_twelve_digit_number_without_any_account_evidence_is_left_alone(redis_client):
+    text = "Ticket 123456789012 was closed."
+    assert masker.mask_texts([text]).texts == [text]
