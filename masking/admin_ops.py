@@ -9,6 +9,7 @@ from django.urls import path
 from masking import admin_views, custom_rules
 from masking.engine import KINDS
 from masking.models import AuditLog, CustomRule, KindPolicy, Mapping
+from monitoring.admin import ReadOnlyAdmin
 
 
 @admin.register(Mapping)
@@ -29,21 +30,12 @@ class MappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "username", "action", "token", "tenant", "client_ip", "detail"]
     list_filter = ["action", "tenant", "created_at", "username"]
     search_fields = ["token", "username", "client_ip"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in AuditLog._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class KindPolicyForm(forms.ModelForm):
