@@ -19,8 +19,11 @@ _MAX_SEGMENT, _MAX_SEGMENTS, _MAX_ESCAPES = 12, 4, 2
 TOKEN_MAX_LEN = len("AWS") + _MAX_SEGMENTS * (_MAX_ESCAPES + 1 + _MAX_SEGMENT) + (_MAX_ESCAPES + 1 + MAX_NUMBER_DIGITS)
 
 _PREFIX_RE = re.compile(PREFIX_PATTERN)
+# The left boundary is checked after the literal "AWS", not before it: a pattern that starts with
+# "AWS" lets the regex engine jump from one "AWS" to the next instead of trying every position
+# (ten times faster on a 16 KB answer). `AWS(?<![A-Za-z0-9_]AWS)` is `(?<![A-Za-z0-9_])AWS`.
 _TOKEN_RE = re.compile(
-    rf"(?<![A-Za-z0-9_])AWS(?:\\{{0,2}}_[A-Z][A-Z0-9]{{0,11}}){{1,4}}\\{{0,2}}_[0-9]{{3,{MAX_NUMBER_DIGITS}}}(?![A-Za-z0-9_])"
+    rf"AWS(?<![A-Za-z0-9_]AWS)(?:\\{{0,2}}_[A-Z][A-Z0-9]{{0,11}}){{1,4}}\\{{0,2}}_[0-9]{{3,{MAX_NUMBER_DIGITS}}}(?![A-Za-z0-9_])"
 )
 
 
