@@ -274,6 +274,26 @@ async def aunmask_texts(
     return result
 
 
+async def apublish_stream_unmasking(
+    restored: Counter, unresolved: int, tenant: store.TenantRef, request_id: str | None, started: float, size: int
+) -> None:
+    """The unmasking event of a streamed answer, restored piecewise (masking.streaming), once it ends."""
+    by_kind: Counter = Counter()
+    for token, count in restored.items():
+        by_kind[_kind_of(token)] += count
+    event = events.build_event(
+        events.UNMASKING,
+        tenant=store.tenant_slug(tenant),
+        source="proxy",
+        request_id=request_id,
+        counts_by_kind=by_kind,
+        unresolved=unresolved,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        bytes=size,
+    )
+    await events.apublish_event(event, store.unmask_counters(sum(restored.values()), unresolved))
+
+
 # --- JSON documents: every string value, keys untouched ----------------------------------------------
 
 JsonPath = tuple[str | int, ...]

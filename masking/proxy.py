@@ -27,7 +27,7 @@ from django.db import close_old_connections
 from masking import upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
-from masking.masker import amask_texts, aunmask_texts
+from masking.masker import amask_texts, apublish_stream_unmasking, aunmask_texts
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
@@ -263,11 +263,22 @@ class _Call:
         try:
             if self.prefetched:
                 await self.prefetched
+            relayed, streamed_at = 0, time.perf_counter()
             async for chunk in response.aiter_bytes():
+                relayed += len(chunk)
                 if out := await restorer.feed(chunk) if restorer else chunk:
                     yield out
             if restorer and (out := await restorer.finish()):
                 yield out
+            if restorer:
+                await apublish_stream_unmasking(
+                    self.cache.restored_counts,
+                    self.cache.unresolved_count,
+                    self.tenant,
+                    self.request_id,
+                    streamed_at,
+                    relayed,
+                )
         except (httpx.HTTPError, MaskingUnavailable) as exc:
             # The status line is gone already: tell the client the way the Claude API does mid-stream.
             status, failed = _stream_failure(exc)

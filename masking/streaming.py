@@ -8,6 +8,7 @@ is released as soon as it cannot be a token any more, and at `content_block_stop
 import codecs
 import json
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -85,6 +86,8 @@ class TokenCache:
     def __init__(self, lookup: Lookup) -> None:
         self._lookup = lookup
         self.known: dict[str, str | None] = {}
+        self.restored_counts: Counter[str] = Counter()  # occurrences restored, by token
+        self.unresolved_count = 0  # occurrences left as they are
 
     async def originals(self, tokens: list[str]) -> dict[str, str | None]:
         missing = [t for t in dict.fromkeys(tokens) if t not in self.known]
@@ -113,7 +116,9 @@ class TokenCache:
         for match in matches:
             original = originals.get(match.token)
             if original is None:
+                self.unresolved_count += 1
                 continue
+            self.restored_counts[match.token] += 1
             out.append(text[pos : match.start - shift])
             out.append(json.dumps(original, ensure_ascii=False)[1:-1] if json_escaped else original)
             pos = match.end - shift

@@ -304,3 +304,20 @@ def test_a_running_worker_writes_its_request_counters_within_seconds_without_bei
     assert counts[b"status:200"] == b"3" and counts[b"latency_bucket:+Inf"] == b"3"
     assert counts[b"mask_operations"] == b"3" and counts[b"unmask_operations"] == b"3"
     assert redis_client.hget("aws:metrics:counts", "upstream_latency:count") == b"3"
+
+
+def test_a_streamed_answer_publishes_one_unmasking_event_with_its_counts(gateway, upstream, api_key, redis_client):
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe("aws-masker:events:unmasking")
+    pubsub.get_message(timeout=1)  # the subscription confirmation
+
+    response = gateway.post("/v1/messages", json=message(PROMPT, stream=True), headers=headers(api_key))
+
+    event = json.loads(pubsub.get_message(timeout=5)["data"])
+    assert event["request_id"] == response.headers[REQUEST_ID_HEADER]
+    assert event["source"] == "proxy" and event["event_type"] == "unmasking"
+    assert event["total"] >= len(ORIGINALS) - 1 and event["unresolved"] == 0
+    assert event["bytes"] > 0
+    assert_no_original(json.dumps(event).encode())
+    assert pubsub.get_message(timeout=0.5) is None  # one event per answer
+    pubsub.close()
