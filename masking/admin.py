@@ -1,5 +1,6 @@
 """Admin for tenants and API clients. A new client's key is shown once, on the page after "Save"."""
 
+from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
@@ -7,12 +8,40 @@ from masking.admin_ops import KindPolicyInline
 from masking.models import ApiClient, Tenant
 
 
+class TenantForm(forms.ModelForm):
+    """The upstream key is write-only: typed in, never shown back (not even masked) in the form."""
+
+    new_upstream_api_key = forms.CharField(
+        label="Upstream API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="The tenant's own Anthropic key. Empty: keep the current one (or the gateway's own key if none).",
+    )
+    clear_upstream_api_key = forms.BooleanField(label="Remove the tenant's upstream key", required=False)
+
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "ttl_seconds", "max_body_bytes", "rate_limit_per_minute"]
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("clear_upstream_api_key"):
+            self.instance.upstream_api_key = ""
+        elif self.cleaned_data.get("new_upstream_api_key"):
+            self.instance.upstream_api_key = self.cleaned_data["new_upstream_api_key"]
+        return super().save(commit)
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "ttl_seconds", "max_body_bytes", "rate_limit_per_minute", "created_at"]
+    form = TenantForm
+    list_display = ["slug", "name", "ttl_seconds", "max_body_bytes", "rate_limit_per_minute", "has_upstream_key"]
     search_fields = ["slug", "name"]
-    exclude = ["upstream_api_key"]  # a secret: set it from the shell, never shown back in a form
     inlines = [KindPolicyInline]
+
+    @admin.display(boolean=True, description="Own upstream key")
+    def has_upstream_key(self, obj: Tenant) -> bool:
+        return bool(obj.upstream_api_key)
 
     def get_readonly_fields(self, request, obj=None):
         # The slug names the tenant's Redis keys: renaming it would orphan every mapping.
