@@ -112,8 +112,8 @@ def observe_published(event: dict, published: bool, duration_s: float) -> None:
     """/metrics (and the failure count) for an event the store published: duration and outcome."""
     if not published:
         _count_failure(None)
-    metrics.observe_masking(duration_s, event["source"])
-    metrics.observe_event(event["event_type"], published)
+    metrics.observe_masking(duration_s, event["source"], flush=False)
+    metrics.observe_event(event["event_type"], published)  # flushes both
 
 
 async def aobserve_published(event: dict, published: bool, duration_s: float) -> None:

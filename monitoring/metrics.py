@@ -72,9 +72,11 @@ def _event(event_type: str, published: bool) -> dict[str, float]:
     return {f"events:{event_type}:{'published' if published else 'failed'}": 1}
 
 
-def observe_masking(duration_s: float, source: str = "api") -> None:
+def observe_masking(duration_s: float, source: str = "api", flush: bool = True) -> None:
+    """`flush=False` when the caller writes another observation right after (one round trip for both)."""
     _add(_masking("masking", duration_s, source))
-    counters.flush()
+    if flush:
+        counters.flush()
 
 
 async def aobserve_masking(duration_s: float, source: str = "api") -> None:
