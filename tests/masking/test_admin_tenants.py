@@ -7,31 +7,24 @@ pytestmark = pytest.mark.django_db
 SECRET = "sk-ant-tenant-own-key-0123456789"
 
 
-def tenant_form(tenant: Tenant, **fields) -> dict:
+def inline_prefix(superuser_client, tenant) -> str:
+    """The policy inline's formset prefix, as the change page names it."""
+    html = superuser_client.get(f"/admin/masking/tenant/{tenant.pk}/change/").content.decode()
+    end = html.index("-TOTAL_FORMS")
+    return html[html.rindex('name="', 0, end) + len('name="') : end]
+
+
+def save(superuser_client, tenant, **fields):
+    prefix = inline_prefix(superuser_client, tenant)
     data = {
         "name": tenant.name,
         "ttl_seconds": "",
         "max_body_bytes": "",
         "rate_limit_per_minute": "",
-        "kind_policies-TOTAL_FORMS": "0",
-        "kind_policies-INITIAL_FORMS": "0",
+        f"{prefix}-TOTAL_FORMS": "0",
+        f"{prefix}-INITIAL_FORMS": "0",
         **fields,
     }
-    return data
-
-
-def inline_prefix(superuser_client, tenant) -> str:
-    html = superuser_client.get(f"/admin/masking/tenant/{tenant.pk}/change/").content.decode()
-    marker = 'name="'
-    start = html.index("-TOTAL_FORMS")
-    return html[html.rindex(marker, 0, start) + len(marker) : start]
-
-
-def save(superuser_client, tenant, **fields):
-    prefix = inline_prefix(superuser_client, tenant)
-    data = tenant_form(tenant, **fields)
-    data[f"{prefix}-TOTAL_FORMS"] = data.pop("kind_policies-TOTAL_FORMS")
-    data[f"{prefix}-INITIAL_FORMS"] = data.pop("kind_policies-INITIAL_FORMS")
     return superuser_client.post(f"/admin/masking/tenant/{tenant.pk}/change/", data)
 
 
