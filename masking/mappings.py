@@ -13,7 +13,7 @@ from typing import TextIO
 import redis
 
 from masking.connection import get_redis
-from masking.store import mask_key, unmask_key
+from masking.store import mask_key, new_mapping_epoch, unmask_key
 
 SCAN_COUNT = 500
 MAX_SCANNED_KEYS = 20_000
@@ -167,7 +167,10 @@ def revoke(token: str, tenant: str, client: redis.Redis | None = None) -> bool:
             pipe.delete(original_key)
         return True
 
-    return client.transaction(delete_both, token_key, value_from_callable=True)
+    revoked = client.transaction(delete_both, token_key, value_from_callable=True)
+    if revoked:
+        new_mapping_epoch(client)  # workers stop using the mapping they remember (masking/cache.py)
+    return revoked
 
 
 def extend(token: str, tenant: str, seconds: int, client: redis.Redis | None = None) -> int | None:

@@ -5,13 +5,14 @@ One call scans every text, makes one store round trip, applies the tenant's poli
 same round trip: the store's script publishes it once the mappings are written).
 """
 
+import asyncio
 import re
 import time
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
-from masking import events, policy, store
+from masking import cache, events, policy, store
 from masking.engine import KINDS, Match, scan
 from masking.models import DEFAULT_TENANT
 from masking.tokens import TokenMatch, find_tokens, redaction_marker
@@ -48,19 +49,45 @@ class _MaskPlan:
     found: list[list[tuple[Match, str]]]  # per text: (match, mode), mode "mask" or "redact"
     prefixes: dict[str, str] = field(default_factory=dict)  # original -> token prefix, first seen wins
     counts: Counter = field(default_factory=Counter)
+    scanned: list["_Scanned"] = field(default_factory=list)  # per text
 
     @property
     def items(self) -> list[tuple[str, str]]:
         return [(prefix, original) for original, prefix in self.prefixes.items()]
 
 
+class _Scanned:
+    """The engine's matches in one text, and (once asked for) where it has 12 digits in a row."""
+
+    __slots__ = ("matches", "twelve_digits")
+
+    def __init__(self, matches: list[Match]) -> None:
+        self.matches = matches
+        self.twelve_digits: list[tuple[int, int]] | None = None
+
+    def twelve_digit_runs(self, text: str) -> list[tuple[int, int]]:
+        if self.twelve_digits is None:
+            self.twelve_digits = [m.span() for m in _TWELVE_DIGITS.finditer(text)]
+        return self.twelve_digits
+
+
+def _scanned(text: str, rules: tuple) -> _Scanned:
+    """`scan(text, rules)`, remembered for long texts: a conversation resends its earlier turns."""
+    found = cache.scans.get(rules, text)
+    if found is None:
+        found = _Scanned(scan(text, rules))
+        cache.scans.put(rules, text, found)
+    return found
+
+
 def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
     modes = policy.effective_modes(tenant)
     rules = policy.extra_rules(tenant)
     plan = _MaskPlan(texts, [])
-    for text in texts:
+    plan.scanned = [_scanned(text, rules) for text in texts]
+    for text, scanned in zip(texts, plan.scanned, strict=True):
         kept = []
-        for match in scan(text, rules):
+        for match in scanned.matches:
             mode = modes.get(match.kind, policy.MASK)  # a kind without a policy is masked: fail safe
             if mode == policy.OFF:
                 continue
@@ -107,9 +134,9 @@ def _mask_known_accounts(plan: _MaskPlan, mode: str) -> None:
         kept = plan.found[index]
         starts = [match.start for match, _ in kept]  # sorted, spans never overlap
         extra = [
-            (Match(m.start(), m.end(), "account_id"), mode)
-            for m in _TWELVE_DIGITS.finditer(text)
-            if m.group() in accounts and not _inside_a_span(kept, starts, m.start())
+            (Match(start, end, "account_id"), mode)
+            for start, end in plan.scanned[index].twelve_digit_runs(text)
+            if text[start:end] in accounts and not _inside_a_span(kept, starts, start)
         ]
         if not extra:
             continue
@@ -182,14 +209,42 @@ def mask_texts(
 async def amask_texts(
     texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
 ) -> MaskResult:
+    """`mask_texts` for the proxy: identifiers this worker has seen lately take no store script
+    (masking/cache.py); the mapping epoch is read while the texts are scanned, and fails closed."""
     started = time.perf_counter()
-    await policy.arefresh()
-    plan = _plan_masking(texts, tenant)
+    epoch = asyncio.ensure_future(store.amapping_epoch())
+    try:
+        await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
+        await policy.arefresh()
+        plan = _plan_masking(texts, tenant)
+        cache.mappings.use_epoch(await epoch)
+    finally:
+        if not epoch.done():
+            epoch.cancel()
     event = _masking_event(plan, tenant, source, request_id, started)
+    slug = store.tenant_slug(tenant)
+    known = cache.mappings.tokens(slug, plan.prefixes)
+    if known is not None:
+        result = _apply_masking(plan, store.StoredTokens(known, 0))
+        await events.apublish_event(event, store.mask_counters(plan.items, plan.counts))
+        return result
     stored = await store.aget_or_create_tokens(plan.items, tenant, plan.counts, events.for_store(event))
+    cache.mappings.remember(slug, list(plan.prefixes), stored.tokens, await store.attl_seconds(tenant))
     result = _apply_masking(plan, stored)
     await events.aobserve_published(event, stored.event_published, time.perf_counter() - started)
     return result
+
+
+async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[str, str]:
+    """token -> original, from what this worker remembers (masking/cache.py), else from the store."""
+    slug = store.tenant_slug(tenant)
+    found = cache.mappings.originals(slug, tokens)
+    missing = [token for token in tokens if token not in found]
+    if missing:
+        stored = await store.alookup_originals(missing, tenant)
+        cache.mappings.remember_originals(slug, stored, await store.attl_seconds(tenant))
+        found.update(stored)
+    return found
 
 
 # --- unmask ----------------------------------------------------------------------------------------
@@ -266,7 +321,7 @@ async def aunmask_texts(
 ) -> UnmaskResult:
     started = time.perf_counter()
     found, unique = _find_all(texts)
-    originals = await store.alookup_originals(unique, tenant)
+    originals = await alookup_originals(unique, tenant)
     result, by_kind, unresolved = _apply_unmasking(texts, found, unique, originals)
     await events.apublish_event(
         *_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started)

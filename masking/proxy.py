@@ -27,11 +27,11 @@ from django.db import close_old_connections
 from masking import upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
-from masking.masker import amask_texts, apublish_stream_unmasking, aunmask_texts
+from masking.masker import alookup_originals, amask_texts, apublish_stream_unmasking, aunmask_texts
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
-from masking.store import MaskingUnavailable, TenantRef, alookup_originals, count_request
+from masking.store import MaskingUnavailable, TenantRef, count_request
 from masking.streaming import StreamRestorer, TokenCache
 from masking.upstream import UpstreamError
 from monitoring.metrics import aobserve_upstream

@@ -7,6 +7,7 @@ Any Redis failure on that path raises `MaskingUnavailable` (fail closed); caller
 import functools
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ COUNTS_KEY = "aws:stats:counts"
 DAILY_KEY_PREFIX = "aws:stats:daily:"
 DAILY_TTL_SECONDS = 40 * 24 * 3600
 SEQ_KEY_PREFIX = "aws:seq:"
+EPOCH_KEY = "aws:mapping:epoch"  # masking/cache.py: what the workers' mapping caches were learnt under
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 TENANT_CACHE_SECONDS = 60
 
@@ -221,6 +223,28 @@ async def aget_or_create_tokens(
             await client.script_load(SCRIPT)
             reply = await client.evalsha(SCRIPT_SHA, 0, *args)
     return _decode(reply)
+
+
+# --- mapping epoch (masking/cache.py) -----------------------------------------------------------------
+
+
+async def amapping_epoch() -> bytes:
+    """The current mapping epoch, a new one when Redis has none (it lost its data, or never had it).
+    Read by every masked request before it forwards anything: it is also the fail-closed check."""
+    client = get_async_redis()
+    with fail_closed("mask"):
+        epoch = await client.get(EPOCH_KEY)
+        if epoch is None:
+            await client.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
+            epoch = await client.get(EPOCH_KEY)
+    if epoch is None:  # flushed again in between: nothing cached can be trusted
+        raise MaskingUnavailable("redis lost its mappings")
+    return epoch
+
+
+def new_mapping_epoch(client=None) -> None:
+    """Tell every worker to forget the mappings it remembers (a mapping was revoked or restored)."""
+    (client or get_redis()).set(EPOCH_KEY, secrets.token_hex(8))
 
 
 # --- lookup (one MGET) -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import redis
 from django.conf import settings
 
 from masking.connection import get_redis
+from masking.store import new_mapping_epoch
 from monitoring import rdb
 
 MAPPING_KEY = re.compile(rb"aws:(?:t:[^:]+:)?(?:mask|unmask):")
@@ -63,6 +64,8 @@ def restore_mappings(path: Path, live: redis.Redis | None = None) -> RestoreRepo
                 _raise_counters(source, live, [k for k in keys if k.startswith(SEQUENCE_PREFIX)], report)
     # The scratch server is a replica: DBSIZE still counts keys whose TTL ran out, SCAN skips them.
     report.expired += in_file - seen
+    if report.restored:
+        new_mapping_epoch(live)  # workers re-read what they remember (masking/cache.py)
     return report
 
 

@@ -1,0 +1,126 @@
+"""What a gateway worker remembers between requests, so a conversation is not masked from scratch
+on every turn.
+
+A client such as Claude Code sends the whole conversation again on every turn: the system prompt,
+the tool definitions and every earlier message, identical, with one new message at the end. The
+same identifiers come back turn after turn. Two per-process caches make that repetition cheap:
+
+- `MappingCache`: original <-> token, per tenant, as the store's mask script returned them. A
+  request whose identifiers are all known skips the script (and the answer skips the MGET). An
+  entry is used for `MAPPING_CACHE_SECONDS` at most (and never for more than half the tenant's TTL),
+  after which the script runs again and refreshes the mapping's TTL in Redis: a mapping in use
+  still never expires.
+- `ScanCache`: text -> the engine's matches, per rule set. The engine is a pure function of the
+  text and the rules, so an unchanged message is not scanned again.
+
+Both are bounded, and both belong to a *mapping epoch*: a random value in Redis
+(`aws:mapping:epoch`) that every masked request reads before it forwards anything, which also
+proves Redis is reachable (fail closed). Revoking a mapping or restoring a backup writes a new
+epoch; a Redis that lost its data has none and gets a new one. A changed epoch empties the
+mapping cache, so no worker goes on using a mapping Redis no longer has. Within one request, a
+mapping revoked after that read is still used until the request ends.
+"""
+
+import time
+from collections.abc import Iterable, Sequence
+
+MAPPING_CACHE_SECONDS = 60.0
+MAX_MAPPINGS = 100_000  # per worker, all tenants together; past it the cache starts over
+MAX_SCANNED_BYTES = 32 * 1024 * 1024  # characters of cached texts, per worker
+MIN_SCANNED_CHARS = 256  # shorter texts are cheaper to scan than to remember
+
+
+class MappingCache:
+    """original -> token and token -> original per tenant, for the current mapping epoch."""
+
+    def __init__(self, max_entries: int = MAX_MAPPINGS) -> None:
+        self.max_entries = max_entries
+        self.epoch: bytes | None = None
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, original) -> (token, until)
+        self._originals: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, token) -> (original, until)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def use_epoch(self, epoch: bytes) -> None:
+        """Forget everything learnt under another epoch."""
+        if epoch != self.epoch:
+            self.clear()
+            self.epoch = epoch
+
+    def clear(self) -> None:
+        self._tokens.clear()
+        self._originals.clear()
+
+    def tokens(self, tenant: str, originals: Iterable[str]) -> list[str] | None:
+        """The token of every original, or None as soon as one is unknown or due for a refresh."""
+        now = time.monotonic()
+        found = []
+        get = self._tokens.get
+        for original in originals:
+            entry = get((tenant, original))
+            if entry is None or entry[1] < now:
+                return None
+            found.append(entry[0])
+        return found
+
+    def originals(self, tenant: str, tokens: Iterable[str]) -> dict[str, str]:
+        """token -> original for the tokens known here (the others must be looked up)."""
+        now = time.monotonic()
+        found = {}
+        get = self._originals.get
+        for token in tokens:
+            entry = get((tenant, token))
+            if entry is not None and entry[1] >= now:
+                found[token] = entry[0]
+        return found
+
+    def remember(self, tenant: str, originals: Sequence[str], tokens: Sequence[str], ttl_seconds: int) -> None:
+        """Mappings the store just confirmed (and refreshed): usable for a while, well inside their TTL."""
+        if len(self._tokens) + len(originals) > self.max_entries:
+            self.clear()
+        until = time.monotonic() + min(MAPPING_CACHE_SECONDS, ttl_seconds / 2)
+        for original, token in zip(originals, tokens, strict=True):
+            self._tokens[(tenant, original)] = (token, until)
+            self._originals[(tenant, token)] = (original, until)
+
+    def remember_originals(self, tenant: str, found: dict[str, str], ttl_seconds: int) -> None:
+        """token -> original pairs read from the store (restoring an answer)."""
+        if len(self._originals) + len(found) > self.max_entries:
+            self.clear()
+        until = time.monotonic() + min(MAPPING_CACHE_SECONDS, ttl_seconds / 2)
+        for token, original in found.items():
+            self._originals[(tenant, token)] = (original, until)
+
+
+class ScanCache:
+    """The engine's answer per (rule set, text), bounded by the characters it holds."""
+
+    def __init__(self, max_chars: int = MAX_SCANNED_BYTES) -> None:
+        self.max_chars = max_chars
+        self.size = 0
+        self._found: dict[tuple, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def get(self, rules: tuple, text: str):
+        if len(text) < MIN_SCANNED_CHARS:
+            return None
+        return self._found.get((rules, text))
+
+    def put(self, rules: tuple, text: str, found) -> None:
+        if len(text) < MIN_SCANNED_CHARS or len(text) > self.max_chars // 4:
+            return
+        if self.size + len(text) > self.max_chars:
+            self.clear()
+        self._found[(rules, text)] = found
+        self.size += len(text)
+
+    def clear(self) -> None:
+        self._found.clear()
+        self.size = 0
+
+
+mappings = MappingCache()
+scans = ScanCache()
