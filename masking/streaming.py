@@ -23,9 +23,25 @@ _WORD = re.compile(r"[A-Za-z0-9_]")
 # Every prefix of a token (Markdown- and JSON-escaped underscores included): a held tail must match.
 _TOKEN_PREFIX = re.compile(r"A(?:W(?:S(?:\\{0,2}_[A-Z0-9]+)*(?:\\{0,2}_?)?)?)?")
 _TRAILING_RUN = re.compile(r"[A-Za-z0-9_\\]*\Z")
+_RUN = re.compile(r"[A-Za-z0-9_\\]*")
 # Escaped forms are longer than the canonical token: at most two backslashes per underscore.
 _MAX_HOLD = 3 * TOKEN_MAX_LEN
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+_DELTA_HEAD = b"event: content_block_delta\ndata: "  # the usual delta event: this, one JSON line, a blank line
+_DATA_AT = len(_DELTA_HEAD)
+# The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
+# CR that may be the first half of a CRLF split across chunks does not end a line yet.
+# The usual delta framing, compact as the Claude API sends it or with spaces as json.dumps writes it:
+# index, delta type and text field name fill it in. The text ends the line, then `"}}`.
+_DELTA_SHAPES = (
+    _DELTA_HEAD + b'{"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":"',
+    _DELTA_HEAD + b'{"type": "content_block_delta", "index": %d, "delta": {"type": "%s", "%s": "',
+)
+# The rest of such an event, if its text can go out as it is: no quote, backslash (escape) or line
+# end; no "AWS"; not ending in "A" or "AW" (a token's start). Then the end of the JSON and the event.
+_PLAIN_TEXT = re.compile(rb'[^"\\\n\rA]*+(?:A(?!WS|W?")[^"\\\n\rA]*+)*+"}}\n\n')
+_ASCII = [chr(byte) for byte in range(0x80)]
+_EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
 
 
 @dataclass(slots=True)
@@ -106,12 +122,16 @@ class TokenCache:
 
     async def restore(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str:
         """`text` with its tokens replaced; `before` and `after` are its neighbours (token boundaries)."""
+        if "AWS" not in text:  # a token restored lies within `text`
+            return text
         matches = [
             m for m in find_tokens(before + text + after) if len(before) <= m.start and m.end <= len(before) + len(text)
         ]
         if not matches:
             return text
-        originals = await self.originals([m.token for m in matches])
+        originals = self.known
+        if any(m.token not in originals for m in matches):
+            originals = await self.originals([m.token for m in matches])
         out, pos, shift = [], 0, len(before)
         for match in matches:
             original = originals.get(match.token)
@@ -128,6 +148,9 @@ class TokenCache:
 
 def hold_start(text: str, before: str = "") -> int:
     """Where the tail of `text` that could still grow into a token begins (len(text): nothing to hold)."""
+    last_a = text.rfind("A", max(0, len(text) - _MAX_HOLD))
+    if last_a == -1 or not _RUN.fullmatch(text, last_a):
+        return len(text)  # no "A" in the trailing run: the usual case, decided without the loop
     run = _TRAILING_RUN.search(text, max(0, len(text) - _MAX_HOLD)).start()
     for pos in range(run, len(text)):
         if text[pos] != "A":
@@ -140,6 +163,14 @@ def hold_start(text: str, before: str = "") -> int:
     return len(text)
 
 
+def _last_char(buf: bytes, stop: int) -> str:
+    """The character whose UTF-8 encoding ends at buf[stop - 1], a byte past ASCII."""
+    begin = stop - 1
+    while begin > 0 and buf[begin] & 0xC0 == 0x80 and stop - begin < 4:
+        begin -= 1
+    return buf[begin:stop].decode("utf-8", "replace")[-1]
+
+
 class _Block:
     __slots__ = ("held", "last", "delta_type")
 
@@ -150,32 +181,167 @@ class _Block:
 
 
 class StreamRestorer:
-    """Turns upstream SSE bytes into client SSE bytes with originals restored."""
+    """Turns upstream SSE bytes into client SSE bytes with originals restored.
+
+    Events are cut from the bytes at their blank line (a line feed never occurs inside a UTF-8
+    character, so a complete event is complete UTF-8). An event that cannot change is relayed as
+    the upstream sent it, byte for byte; only an event with something to restore, or a tail to hold
+    back, is encoded again. The usual delta ("event: content_block_delta" and one data line) is read
+    in place; every other event, and every event of a stream that uses carriage returns, takes the
+    general path (`SSEParser` rules) and is parsed only if it could hold a token."""
 
     def __init__(self, lookup: Lookup | TokenCache) -> None:
-        self.parser = SSEParser()
         self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
         self._blocks: dict[int, _Block] = {}
+        self._pending = b""  # the start of an event whose end has not arrived yet
+        self._scanned = 0  # how far into _pending no event end can begin
+        self._cr = False  # a carriage return was seen: lines may end in \r\n, \r or \n
+        # The exact bytes that start the last usual delta event read, up to its text's opening quote
+        # (the same for every delta of a block), with that block's index and delta type.
+        self._prefix: bytes | None = None
+        self._prefix_index = 0
+        self._prefix_kind = ""
 
     async def feed(self, chunk: bytes) -> bytes:
-        return b"".join([await self._event(event) for event in self.parser.feed(chunk)])
-
-    async def finish(self) -> bytes:
-        out = [await self._event(event) for event in self.parser.feed(b"", final=True)]
-        for index in list(self._blocks):
-            out.append(await self._flush(index))
+        buf = self._pending + chunk if self._pending else chunk
+        if not self._cr and b"\r" in chunk:
+            self._cr, self._scanned = True, 0
+        cr, out, pos, run = self._cr, [], 0, 0  # buf[run:pos]: events relayed as they are, not yet in out
+        scan, find = self._scanned, buf.find
+        while True:
+            prefix = self._prefix
+            known = prefix is not None and buf.startswith(prefix, pos)
+            if known:
+                # A delta of the block seen last, in the upstream's own framing, its text from `start`:
+                # relayed as it is if that text has no escape and no token, and cannot end in one's start.
+                start = pos + len(prefix)
+                match = _PLAIN_TEXT.match(buf, start)
+                if match is not None:
+                    block = self._blocks.get(self._prefix_index)
+                    if block is None or not block.held:
+                        if block is None:
+                            block = self._blocks[self._prefix_index] = _Block()
+                        block.delta_type = self._prefix_kind
+                        end = match.end()
+                        if end - 5 > start:
+                            last = buf[end - 6]
+                            block.last = _ASCII[last] if last < 0x80 else _last_char(buf, end - 5)
+                        pos = scan = end
+                        continue
+            if cr:
+                match = _EVENT_END.search(buf, scan)
+                if match is None:
+                    break
+                end = match.end()
+            else:
+                end = find(b"\n\n", scan)
+                if end == -1:
+                    break
+                end += 2
+            if not cr and buf.startswith(_DELTA_HEAD, pos) and find(b"\n", pos + _DATA_AT, end - 2) == -1:
+                try:
+                    payload = orjson.loads(buf[pos + _DATA_AT : end - 2])
+                except orjson.JSONDecodeError:
+                    replaced = await self._general(buf[pos:end])
+                else:
+                    if self._unchanged_delta(payload, None if known else buf, pos):
+                        replaced = None
+                    else:
+                        event = SSEEvent("content_block_delta", buf[pos + _DATA_AT : end - 2].decode())
+                        replaced = await self._event(event, buf[pos:end], payload)
+            else:
+                replaced = await self._general(buf[pos:end])
+            if replaced is not None:
+                if run < pos:
+                    out.append(buf[run:pos])
+                if replaced:
+                    out.append(replaced)
+                run = end
+            pos = scan = end
+        if run < pos:
+            out.append(buf[run:pos])
+        self._pending = buf[pos:]
+        self._scanned = max(0, len(self._pending) - (4 if cr else 1))
+        if len(out) == 1:
+            return out[0]
         return b"".join(out)
 
-    async def _event(self, event: SSEEvent) -> bytes:
+    async def finish(self) -> bytes:
+        out, raw, unended = [], self._pending, False
+        self._pending = b""
+        if raw:  # the upstream ended without closing its last event
+            replaced = await self._general(raw)
+            unended = replaced is None
+            out.append(raw if unended else replaced)
+        for index in list(self._blocks):
+            if flushed := await self._flush(index):
+                if unended:  # end that event before the held text follows it
+                    out.append(b"\n\n")
+                    unended = False
+                out.append(flushed)
+        return b"".join(out)
+
+    def _unchanged_delta(self, payload, buf: bytes | None, pos: int) -> bool:
+        """A text delta with no token and none starting in a block that holds nothing back: the
+        event goes out as it came (its block's state is updated here). The delta's framing is
+        remembered when it is the usual one, so that the next deltas of its block are read in place."""
+        if type(payload) is not dict or payload.get("type") != "content_block_delta":
+            return False
+        delta = payload.get("delta")
+        if type(delta) is not dict:
+            return False
+        kind = delta.get("type")
+        field = _DELTA_FIELDS.get(kind)
+        text = delta.get(field) if field else None
+        if type(text) is not str:
+            return False
+        index = payload.get("index")
+        if buf is not None and type(index) is int:
+            for shape in _DELTA_SHAPES:
+                prefix = shape % (index, kind.encode(), field.encode())
+                if buf.startswith(prefix, pos):
+                    self._prefix, self._prefix_index, self._prefix_kind = prefix, index, kind
+                    break
+        if "AWS" in text or text[-1:] == "A" or text[-2:] == "AW":
+            return False
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block()
+        elif block.held:
+            return False
+        block.delta_type = kind
+        if text:
+            block.last = text[-1]
+        return True
+
+    async def _general(self, raw: bytes) -> bytes | None:
+        """One event's bytes (any framing) -> its replacement, or None to relay it as it is."""
+        if not (b"AWS" in raw or b"\\u" in raw or b"content_block_delta" in raw or b"content_block_stop" in raw):
+            return None  # no text in it is, or can spell, a token; no block to update or flush
         try:
-            payload = _loads(event.data)
-        except ValueError:
-            return event.encode()
+            text = raw.decode()
+        except UnicodeDecodeError:
+            return None
+        if self._cr:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        event = _event_of(text.strip("\n"))
+        if event is None:
+            return None  # comments and empty lines
+        return await self._event(event, raw)
+
+    async def _event(self, event: SSEEvent, raw: bytes, payload=None) -> bytes | None:
+        """The event's replacement bytes, or None when it goes out unchanged."""
+        if payload is None:
+            try:
+                payload = _loads(event.data)
+            except ValueError:
+                return None
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind == "content_block_delta":
             return await self._delta(event, payload)
         if kind == "content_block_stop":
-            return await self._flush(payload.get("index")) + event.encode()
+            flushed = await self._flush(payload.get("index"))
+            return flushed + raw if flushed else None
         if kind == "content_block_start":
             payload = _exact(event)
             changed = await self._restore_slots(block_slots(payload.get("content_block")))
@@ -186,10 +352,10 @@ class StreamRestorer:
             payload = _exact(event)
             changed = await self._restore_slots(response_slots(payload))
         else:
-            return event.encode()
-        return _encode(event.event, payload) if changed else event.encode()
+            return None
+        return _encode(event.event, payload) if changed else None
 
-    async def _delta(self, event: SSEEvent, payload: dict) -> bytes:
+    async def _delta(self, event: SSEEvent, payload: dict) -> bytes | None:
         delta = payload.get("delta")
         field = _DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
         if field is None or not isinstance(delta.get(field), str):
@@ -197,17 +363,17 @@ class StreamRestorer:
                 payload = _exact(event)
                 if await self._restore_slots(block_slots({"type": "text", "text": "", **payload["delta"]})):
                     return _encode(event.event, payload)
-            return event.encode()
+            return None
         index = payload.get("index")
         block = self._blocks.get(index)
         if block is None:
             block = self._blocks[index] = _Block()
         block.delta_type = delta["type"]
         text = block.held + delta[field]
-        if "AWS" not in text and text[-1:] != "A" and text[-2:] != "AW":  # the common case: no token, none starting
+        if "AWS" not in text and text[-1:] != "A" and text[-2:] != "AW":  # no token, none starting
             block.held, block.last = "", text[-1:] or block.last
             if text == delta[field]:
-                return event.encode()
+                return None
             delta[field] = text
             return _encode(event.event, payload)
         cut = hold_start(text, block.last)
@@ -219,7 +385,7 @@ class StreamRestorer:
         if not ready:
             return b""
         if ready == delta[field] and not block.held:
-            return event.encode()
+            return None
         delta[field] = ready
         return _encode(event.event, payload)
 
@@ -259,7 +425,7 @@ def _exact(event: SSEEvent):
 
 def _encode(event: str | None, payload: dict) -> bytes:
     try:
-        data = orjson.dumps(payload).decode()
+        data = orjson.dumps(payload)  # one line: orjson escapes line ends
     except orjson.JSONEncodeError:  # a lone surrogate or a huge integer: the standard encoder
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return SSEEvent(event, data).encode()
+        return SSEEvent(event, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))).encode()
+    return (b"data: " if event is None else b"event: " + event.encode() + b"\ndata: ") + data + b"\n\n"

@@ -209,3 +209,140 @@ def test_every_original_in_the_samples_is_masked_by_the_engine():
     text, _ = masked(PROMPT)
     for original in ORIGINALS:
         assert original not in text
+
+
+def compact(payload: dict) -> bytes:
+    """One event framed the way the Claude API frames it: compact JSON, UTF-8 as it is."""
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {payload['type']}\ndata: {data}\n\n".encode()
+
+
+def compact_delta(index: int, text: str, kind: str = "text_delta", field: str = "text") -> bytes:
+    return compact({"type": "content_block_delta", "index": index, "delta": {"type": kind, field: text}})
+
+
+def compact_answer(pieces: list[str]) -> bytes:
+    """A whole streamed text answer, one delta per piece, in the Claude API's framing."""
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": "m"}
+    events = [compact({"type": "message_start", "message": {**message, "stop_reason": None, "usage": {}}})]
+    events.append(compact({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
+    events.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+    events += [compact_delta(0, piece) for piece in pieces]
+    events.append(compact({"type": "content_block_stop", "index": 0}))
+    events.append(compact({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}}))
+    events.append(compact({"type": "message_stop"}))
+    return b"".join(events)
+
+
+# Text with no token: capitals, "AWS" as a word, escapes (quotes, line feeds, backslashes), UTF-8
+# of every length, an empty delta. No delta ends in "A" or "AW" (that tail would be held back).
+PLAIN_PIECES = ["Hello, ", "A cat and AWS CLI ", 'say "hi"\n', "wörld 日本 🚀", "", "path C:\\tmp ", "AWx", "done."]
+
+
+def without_tokens_framings() -> dict[str, bytes]:
+    claude = compact_answer(PLAIN_PIECES)
+    head, tail = sse_events({"model": "m"}, [{"type": "text", "text": "".join(PLAIN_PIECES)}], 7)
+    extras = (
+        b": ping\n\n"  # a comment
+        + b'event: message_delta\ndata: {"type":\n'
+        + b'data: "message_delta", "delta": {}}\n\n'  # multi-line data
+        + b"\n\nevent: unknown_kind\ndata: not json AWS\n\n"  # empty lines, data that is no JSON
+    )
+    return {
+        "claude": claude,
+        "json.dumps": head + tail,
+        "crlf": claude.replace(b"\n", b"\r\n"),
+        "cr": claude.replace(b"\n", b"\r"),
+        "comments and multi-line data": claude[: len(claude) // 2].rsplit(b"\n\n", 1)[0] + b"\n\n" + extras + claude,
+    }
+
+
+@pytest.mark.parametrize("framing", ["claude", "json.dumps", "crlf", "cr", "comments and multi-line data"])
+def test_an_answer_without_tokens_comes_out_byte_for_byte_wherever_it_is_cut(framing):
+    raw = without_tokens_framings()[framing]
+    calls = []
+    lookup = dict_lookup({}, calls)
+
+    async def every_cut() -> list[bytes]:
+        outs = [await arestore([raw[:cut], raw[cut:]], lookup) for cut in range(len(raw) + 1)]
+        outs.append(await arestore([raw[i : i + 1] for i in range(len(raw))], lookup))
+        return outs
+
+    for cut, out in enumerate(asyncio.run(every_cut())):
+        assert out == raw, (framing, cut)
+    assert calls == []  # no lookup either
+
+
+def test_events_without_a_token_go_out_as_they_came_between_restored_ones():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0", "AWS_VPC_002": "vpc-0a1b2c3d"}
+    pieces = ["Instance AWS_EC", "2_001 is in ", "the vpc ", "AWS_VPC_002. ", "Nothing else, ", "really (AWS_EC2_001)"]
+    pieces += [" bye", " ü ", "AWS_VPC_002"]
+    raw = compact_answer(pieces)
+    original = (
+        "".join(pieces).replace("AWS_EC2_001", mapping["AWS_EC2_001"]).replace("AWS_VPC_002", mapping["AWS_VPC_002"])
+    )
+    untouched = [compact_delta(0, piece) for piece in ("the vpc ", "Nothing else, ", " bye", " ü ")]
+    lookup = dict_lookup(mapping)
+
+    async def every_cut() -> list[bytes]:
+        return [await arestore([raw[:cut], raw[cut:]], lookup) for cut in range(len(raw) + 1)]
+
+    for cut, out in enumerate(asyncio.run(every_cut())):
+        assert blocks_text(out) == original, cut
+        assert b"AWS_" not in out, cut
+        for event in untouched:
+            assert event in out, (cut, event)
+        assert out.startswith(raw[: raw.index(b"event: content_block_delta")]), cut  # start, ping: as they came
+        assert out.endswith(raw[raw.index(b"event: content_block_stop") :]), cut
+
+
+@pytest.mark.parametrize("framing", [compact_delta, delta])
+def test_a_token_glued_to_the_text_of_the_previous_delta_is_no_token(framing):
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    cases = {
+        "xyz": "xyzAWS_EC2_001 ok",  # a word character before: not a token
+        "xy_": "xy_AWS_EC2_001 ok",
+        "xyz ": "xyz i-0123456789abcdef0 ok",
+        "xyé": "xyéi-0123456789abcdef0 ok",  # a non-ASCII letter is no word character for the grammar
+        "xy\n": "xy\ni-0123456789abcdef0 ok",
+        "": "i-0123456789abcdef0 ok",
+    }
+    for before, expected in cases.items():
+        stream = framing(0, "first ") + framing(0, before) + framing(0, "AWS_EC2_001 ok")
+        assert blocks_text(restore([stream], dict_lookup(mapping))) == "first " + expected, before
+
+
+def test_a_crlf_framed_stream_with_tokens_is_restored_wherever_it_is_cut():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    raw = compact_answer(["Instance AWS_E", "C2_001 and ", "AWS_EC2_001"]).replace(b"\n", b"\r\n")
+    lookup = dict_lookup(mapping)
+
+    async def every_cut() -> list[bytes]:
+        return [await arestore([raw[:cut], raw[cut:]], lookup) for cut in range(len(raw) + 1)]
+
+    for cut, out in enumerate(asyncio.run(every_cut())):
+        assert blocks_text(out) == "Instance i-0123456789abcdef0 and i-0123456789abcdef0", cut
+
+
+def test_restored_and_unresolved_counts_are_kept_on_the_fast_path_too():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    pieces = ["a ", "AWS_EC2_001 b ", "c ", "AWS_EC", "2_001 ", "AWS_EC2_999 d", " e"]
+
+    async def run():
+        restorer = StreamRestorer(dict_lookup(mapping))
+        out = await restorer.feed(compact_answer(pieces)) + await restorer.finish()
+        return out, restorer.cache
+
+    out, cache = asyncio.run(run())
+    assert blocks_text(out) == "a i-0123456789abcdef0 b c i-0123456789abcdef0 AWS_EC2_999 d e"
+    assert cache.restored_counts == {"AWS_EC2_001": 2}
+    assert cache.unresolved_count == 1
+
+
+def test_an_unfinished_last_event_is_relayed_and_a_held_tail_still_follows_it():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    raw = compact_delta(0, "see AWS_EC2_001") + b": the upstream stopped here"
+
+    out = restore([raw], dict_lookup(mapping))
+    assert out.startswith(compact_delta(0, "see ") + b": the upstream stopped here\n\n")
+    assert blocks_text(out) == "see i-0123456789abcdef0"
