@@ -1,10 +1,15 @@
 """The only outbound HTTP: requests to the Claude API through one connection pool per event loop.
 
-httpx connections belong to the loop that opened them, so each loop (one per uvicorn worker in
+Connections belong to the loop that opened them, so each loop (one per uvicorn worker in
 production, one per test) gets its own pool, kept for the life of the loop. Requests go straight
-to httpx's transport, not through an `AsyncClient`: a proxy wants none of the client's cookie jar
+to a transport, not through an `AsyncClient`: a proxy wants none of the client's cookie jar
 (which would also carry one tenant's upstream cookies into another's requests), redirects, auth
-or default headers, and they cost more CPU per request than the HTTP exchange itself."""
+or default headers, and they cost more CPU per request than the HTTP exchange itself.
+
+The transport is our own (`masking.transport`: asyncio protocol + httptools), not httpx's: httpcore
+(h11, anyio cancel scopes, sniffio) took ~1.5 ms of CPU for a 16 KB request and 16 KB answer, ~85 %
+of the pass-through proxy's CPU, where the fake upstream answering it (uvicorn + httptools) took
+~0.4 ms. Requests and responses are still httpx's objects."""
 
 import asyncio
 import weakref
@@ -12,6 +17,8 @@ from collections.abc import Iterable
 
 import httpx
 from django.conf import settings
+
+from masking.transport import AsyncTransport
 
 
 class UpstreamError(Exception):
@@ -23,9 +30,7 @@ class UpstreamError(Exception):
         self.message = message
 
 
-_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport]" = (
-    weakref.WeakKeyDictionary()
-)
+_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTransport]" = weakref.WeakKeyDictionary()
 
 # RFC 9110 section 7.6.1, plus what the gateway sets itself or must not leak upstream.
 HOP_BY_HOP = frozenset(
@@ -36,15 +41,11 @@ _NOT_FORWARDED = HOP_BY_HOP | {"x-api-key", "authorization", "cookie", "accept-e
 _NOT_RETURNED = HOP_BY_HOP | {"content-encoding", "set-cookie"}
 
 
-def get_transport() -> httpx.AsyncHTTPTransport:
+def get_transport() -> AsyncTransport:
     loop = asyncio.get_running_loop()
     transport = _transports.get(loop)
     if transport is None:
-        limits = httpx.Limits(
-            max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
-            max_keepalive_connections=settings.UPSTREAM_MAX_CONNECTIONS,
-        )
-        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        transport = AsyncTransport(max_connections=settings.UPSTREAM_MAX_CONNECTIONS)
         _transports[loop] = transport
     return transport
 
