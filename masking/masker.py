@@ -11,6 +11,7 @@ import time
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from masking import cache, events, policy, store
 from masking.engine import KINDS, Match, scan
@@ -18,8 +19,7 @@ from masking.models import DEFAULT_TENANT
 from masking.tokens import TokenMatch, find_tokens, redaction_marker
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
+class Entity(NamedTuple):
     """An identifier replaced in a masked text; start and end index the *masked* text."""
 
     token: str
@@ -59,11 +59,17 @@ class _MaskPlan:
 class _Scanned:
     """The engine's matches in one text, and (once asked for) where it has 12 digits in a row."""
 
-    __slots__ = ("matches", "twelve_digits")
+    __slots__ = ("matches", "twelve_digits", "size")
 
     def __init__(self, matches: list[Match]) -> None:
         self.matches = matches
         self.twelve_digits: list[tuple[int, int]] | None = None
+        self.size: int | None = None  # in UTF-8 bytes
+
+    def byte_size(self, text: str) -> int:
+        if self.size is None:
+            self.size = _byte_size([text])
+        return self.size
 
     def twelve_digit_runs(self, text: str) -> list[tuple[int, int]]:
         if self.twelve_digits is None:
@@ -175,7 +181,7 @@ def _apply_masking(plan: _MaskPlan, stored: store.StoredTokens) -> MaskResult:
 
 
 def _byte_size(texts: list[str]) -> int:
-    return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+    return sum(len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")) for text in texts)
 
 
 def _masking_event(plan: _MaskPlan, tenant, source, request_id, started: float) -> dict:
@@ -188,7 +194,7 @@ def _masking_event(plan: _MaskPlan, tenant, source, request_id, started: float) 
         request_id=request_id,
         counts_by_kind=plan.counts,
         duration_ms=(time.perf_counter() - started) * 1000,
-        bytes=_byte_size(plan.texts),
+        bytes=sum(scanned.byte_size(text) for scanned, text in zip(plan.scanned, plan.texts, strict=True)),
     )
 
 

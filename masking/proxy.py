@@ -12,6 +12,7 @@ upstream request. `with_proxy()` mounts it at `/v1/` in front of the Django site
 import asyncio
 import json
 import logging
+import re
 import time
 import traceback
 import uuid
@@ -237,10 +238,12 @@ class _Call:
         return Answer(response.status_code, upstream.returned_headers(response), body)
 
     async def _unmasked(self, body: bytes) -> bytes:
-        try:
-            payload, finite = _loads(body)
-        except ValueError:
-            return body
+        payload, finite = _fast_loads(body), True
+        if payload is None:
+            try:
+                payload, finite = _loads(body)
+            except ValueError:
+                return body
         slots = response_slots(payload)
         if not slots:
             return body
@@ -358,7 +361,25 @@ async def _client_for(key: str) -> ApiClient | None:
     return client
 
 
+# A run of 19 digits may be an integer past 64 bits, which orjson would read as a float.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _fast_loads(body: bytes) -> object | None:
+    """orjson, about twice as fast as the standard parser, where it reads the document exactly;
+    None where it cannot (invalid UTF-8, NaN, lone surrogates, maybe-huge integers)."""
+    if _LONG_NUMBER.search(body):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _parse(body: bytes) -> tuple[object, bool]:
+    payload = _fast_loads(body)
+    if payload is not None:
+        return payload, True
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,7 +7,7 @@ and canonicalised. Redaction markers (`AWS_<PREFIX>_REDACTED`) are not tokens: n
 """
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 REDACTED_SUFFIX = "REDACTED"
 PREFIX_PATTERN = r"[A-Z][A-Z0-9]{0,11}(?:_[A-Z][A-Z0-9]{0,11}){0,3}"
@@ -27,8 +27,7 @@ _TOKEN_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TokenMatch:
+class TokenMatch(NamedTuple):
     start: int
     end: int
     token: str
@@ -51,4 +50,6 @@ def redaction_marker(prefix: str) -> str:
 def find_tokens(text: str) -> list[TokenMatch]:
     if "AWS" not in text:
         return []
-    return [TokenMatch(m.start(), m.end(), m.group(0).replace("\\", "")) for m in _TOKEN_RE.finditer(text)]
+    if "\\" not in text:  # the usual answer: no escaped underscores to canonicalise
+        return [TokenMatch(*m.span(), m.group()) for m in _TOKEN_RE.finditer(text)]
+    return [TokenMatch(*m.span(), m.group().replace("\\", "")) for m in _TOKEN_RE.finditer(text)]

@@ -82,6 +82,21 @@ def test_model_ids_signatures_and_images_reach_the_upstream_unchanged(gateway, u
     assert sent["tools"][0]["name"] == TOOL["name"]
 
 
+@pytest.mark.parametrize(
+    "number", ["98765432109876543210987654321", "-9223372036854775809", "18446744073709551616", "NaN"]
+)
+def test_numbers_json_parsers_disagree_on_reach_the_upstream_as_the_client_wrote_them(
+    gateway, upstream, api_key, number
+):
+    body = json.dumps(message(PROMPT, metadata={"user_id": "u"})).replace('"max_tokens": 1024', f'"top_k": {number}')
+
+    sent_as = {**headers(api_key), "content-type": "application/json"}
+    gateway.post("/v1/messages", content=body.encode(), headers=sent_as)
+
+    assert f'"top_k":{number}'.encode() in upstream.last.body
+    assert_no_original(upstream.last.body)
+
+
 def test_a_streamed_answer_is_restored_byte_for_byte(gateway, upstream, api_key):
     upstream.chunk_size = 1
     response = gateway.post("/v1/messages", json=message(PROMPT, stream=True), headers=headers(api_key))
