@@ -27,10 +27,9 @@ _RUN = re.compile(r"[A-Za-z0-9_\\]*")
 # Escaped forms are longer than the canonical token: at most two backslashes per underscore.
 _MAX_HOLD = 3 * TOKEN_MAX_LEN
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+_DELTA = "content_block_delta"
 _DELTA_HEAD = b"event: content_block_delta\ndata: "  # the usual delta event: this, one JSON line, a blank line
 _DATA_AT = len(_DELTA_HEAD)
-# The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
-# CR that may be the first half of a CRLF split across chunks does not end a line yet.
 # The usual delta framing, compact as the Claude API sends it or with spaces as json.dumps writes it:
 # index, delta type and text field name fill it in. The text ends the line, then `"}}`.
 _DELTA_SHAPES = (
@@ -41,6 +40,8 @@ _DELTA_SHAPES = (
 # end; no "AWS"; not ending in "A" or "AW" (a token's start). Then the end of the JSON and the event.
 _PLAIN_TEXT = re.compile(rb'[^"\\\n\rA]*+(?:A(?!WS|W?")[^"\\\n\rA]*+)*+"}}\n\n')
 _ASCII = [chr(byte) for byte in range(0x80)]
+# The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
+# CR that may be the first half of a CRLF split across chunks does not end a line yet.
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
 
 
@@ -187,8 +188,10 @@ class StreamRestorer:
     character, so a complete event is complete UTF-8). An event that cannot change is relayed as
     the upstream sent it, byte for byte; only an event with something to restore, or a tail to hold
     back, is encoded again. The usual delta ("event: content_block_delta" and one data line) is read
-    in place; every other event, and every event of a stream that uses carriage returns, takes the
-    general path (`SSEParser` rules) and is parsed only if it could hold a token."""
+    in place: once one delta of a block is parsed, the next ones (same framing up to the text) are
+    matched by one regex and relayed without a JSON parse when their text has no escape, no "AWS"
+    and no token start. Other events, and the events of a stream with carriage returns (CRLF or CR
+    line ends), take the general path (`SSEParser` rules), parsed only if they could hold a token."""
 
     def __init__(self, lookup: Lookup | TokenCache) -> None:
         self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
@@ -207,8 +210,8 @@ class StreamRestorer:
         if not self._cr and b"\r" in chunk:
             self._cr, self._scanned = True, 0
         cr, out, pos, run = self._cr, [], 0, 0  # buf[run:pos]: events relayed as they are, not yet in out
-        scan, find = self._scanned, buf.find
-        while True:
+        scan, find, size = self._scanned, buf.find, len(buf)
+        while pos < size:
             prefix = self._prefix
             known = prefix is not None and buf.startswith(prefix, pos)
             if known:
@@ -246,8 +249,10 @@ class StreamRestorer:
                 else:
                     if self._unchanged_delta(payload, None if known else buf, pos):
                         replaced = None
+                    elif type(payload) is dict and payload.get("type") == "content_block_delta":
+                        replaced = await self._delta(_DELTA, buf[pos + _DATA_AT : end - 2], payload)
                     else:
-                        event = SSEEvent("content_block_delta", buf[pos + _DATA_AT : end - 2].decode())
+                        event = SSEEvent(_DELTA, buf[pos + _DATA_AT : end - 2].decode())
                         replaced = await self._event(event, buf[pos:end], payload)
             else:
                 replaced = await self._general(buf[pos:end])
@@ -258,13 +263,16 @@ class StreamRestorer:
                     out.append(replaced)
                 run = end
             pos = scan = end
+        if pos == size:
+            self._pending, self._scanned = b"", 0
+            if not run:
+                return buf  # the usual chunk: whole events, all relayed as they came
+        else:
+            self._pending = buf[pos:]
+            self._scanned = max(0, size - pos - (4 if cr else 1))
         if run < pos:
             out.append(buf[run:pos])
-        self._pending = buf[pos:]
-        self._scanned = max(0, len(self._pending) - (4 if cr else 1))
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     async def finish(self) -> bytes:
         out, raw, unended = [], self._pending, False
@@ -338,7 +346,7 @@ class StreamRestorer:
                 return None
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind == "content_block_delta":
-            return await self._delta(event, payload)
+            return await self._delta(event.event, event.data, payload)
         if kind == "content_block_stop":
             flushed = await self._flush(payload.get("index"))
             return flushed + raw if flushed else None
@@ -355,14 +363,15 @@ class StreamRestorer:
             return None
         return _encode(event.event, payload) if changed else None
 
-    async def _delta(self, event: SSEEvent, payload: dict) -> bytes | None:
+    async def _delta(self, name: str | None, data: str | bytes, payload: dict) -> bytes | None:
+        """A content_block_delta event (`name`, its `data` and that data parsed)."""
         delta = payload.get("delta")
         field = _DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
         if field is None or not isinstance(delta.get(field), str):
             if isinstance(delta, dict) and delta.get("type") == "citations_delta":
-                payload = _exact(event)
+                payload = json.loads(data)  # exact numbers: this event is encoded again if it changes
                 if await self._restore_slots(block_slots({"type": "text", "text": "", **payload["delta"]})):
-                    return _encode(event.event, payload)
+                    return _encode(name, payload)
             return None
         index = payload.get("index")
         block = self._blocks.get(index)
@@ -375,7 +384,7 @@ class StreamRestorer:
             if text == delta[field]:
                 return None
             delta[field] = text
-            return _encode(event.event, payload)
+            return _encode(name, payload)
         cut = hold_start(text, block.last)
         json_escaped = field == "partial_json"
         ready = await self.cache.restore(text[:cut], json_escaped, block.last, text[cut : cut + 1]) if cut else ""
@@ -387,7 +396,7 @@ class StreamRestorer:
         if ready == delta[field] and not block.held:
             return None
         delta[field] = ready
-        return _encode(event.event, payload)
+        return _encode(name, payload)
 
     async def _flush(self, index) -> bytes:
         block = self._blocks.pop(index, None)
