@@ -14,6 +14,7 @@ of the pass-through proxy's CPU, where the fake upstream answering it (uvicorn +
 import asyncio
 import weakref
 from collections.abc import Iterable
+from functools import lru_cache
 
 import httpx
 from django.conf import settings
@@ -83,9 +84,15 @@ def returned_headers(response: httpx.Response) -> dict[str, str]:
     return {name: value for name, value in response.headers.items() if name.lower() not in _NOT_RETURNED}
 
 
+@lru_cache(maxsize=256)
+def _url(url: str) -> httpx.URL:
+    # Parsing the URL was half the cost of building the request (~30 of 60 us); there are few of them.
+    return httpx.URL(url)
+
+
 async def send(path: str, query: str, headers: dict[str, str], body: bytes) -> httpx.Response:
     """POST to the upstream; the response is open for streaming and must be closed by the caller."""
-    url = settings.ANTHROPIC_UPSTREAM_URL + path + (f"?{query}" if query else "")
+    url = _url(settings.ANTHROPIC_UPSTREAM_URL + path + (f"?{query}" if query else ""))
     request = httpx.Request("POST", url, headers=headers, content=body, extensions={"timeout": _timeout()})
     try:
         response = await get_transport().handle_async_request(request)
