@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -32,7 +33,6 @@ CHANNELS = {
     ALERT: CHANNEL_PREFIX + "alerts",
 }
 
-_background: set[asyncio.Task] = set()
 _failed = 0
 _failed_lock = threading.Lock()
 
@@ -142,31 +142,99 @@ def publish_event(event: dict, stats: Mapping[str, int | float] | None = None) -
     _observe(event, published)
 
 
-async def _apublish(event: dict) -> None:
-    published = True
+class _Outbox:
+    """This loop's events waiting to be published, and the task that publishes them in batches."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[dict, str, str]] = []  # (event, channel, JSON)
+        self.wakeup = asyncio.Event()
+        self.lock = asyncio.Lock()  # one batch in flight at a time; drain() waits for it
+        self.task: asyncio.Task | None = None
+
+    def take(self) -> list[tuple[dict, str, str]]:
+        taken, self.queued = self.queued, []
+        return taken
+
+
+# Events wait this long for a masked request's Redis read to take them along (masking.masker);
+# past it, the loop's publisher sends them in one pipeline. Dashboards see them that much later.
+PUBLISH_DELAY_SECONDS = 0.005
+_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox]" = weakref.WeakKeyDictionary()
+
+
+def _outbox() -> _Outbox:
+    loop = asyncio.get_running_loop()
+    box = _outboxes.get(loop)
+    if box is None:
+        box = _outboxes[loop] = _Outbox()
+    if box.task is None or box.task.done():
+        box.task = loop.create_task(_publisher(box))
+    return box
+
+
+async def _publisher(box: _Outbox) -> None:
     try:
-        await get_async_redis().publish(CHANNELS[event["event_type"]], _json(event))
+        while True:
+            await box.wakeup.wait()
+            await asyncio.sleep(PUBLISH_DELAY_SECONDS)
+            box.wakeup.clear()
+            async with box.lock:
+                await _publish_batch(box.take())
+    except asyncio.CancelledError:  # the loop is shutting down: what is left goes now
+        await _publish_batch(box.take())
+        raise
+
+
+async def _publish_batch(batch: list[tuple[dict, str, str]]) -> None:
+    if not batch:
+        return
+    pipe = get_async_redis().pipeline(transaction=False)
+    for _, channel, message in batch:
+        pipe.publish(channel, message)
+    try:
+        replies = await pipe.execute(raise_on_error=False)
     except (RedisError, OSError) as exc:
-        published = False
-        _count_failure(exc)
-    await _aobserve(event, published)
+        replies = [exc] * len(batch)
+    await settle(batch, replies)
+
+
+def pending() -> int:
+    """How many of this loop's events wait to be published."""
+    box = _outboxes.get(asyncio.get_running_loop())
+    return len(box.queued) if box is not None else 0
+
+
+def take_queued() -> list[tuple[dict, str, str]]:
+    """This loop's queued events as (event, channel, JSON), for a caller that sends them along with
+    its own Redis command; it must report the outcome with `settle()`."""
+    box = _outboxes.get(asyncio.get_running_loop())
+    return box.take() if box is not None else []
+
+
+async def settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
+    """Count and observe each event's outcome: a reply that is not a number was not published."""
+    for (event, _, _), reply in zip(batch, replies, strict=True):
+        published = isinstance(reply, int)
+        if not published:
+            _count_failure(reply if isinstance(reply, BaseException) else None)
+        await _aobserve(event, published)
 
 
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
-    """Fire and forget: returns at once, the PUBLISH runs as a background task of this loop, and
-    `stats` join the counters this loop writes about once a second (`masking.counters`)."""
+    """Fire and forget: returns at once. The event is queued and published within a few
+    milliseconds, with the next masked request's Redis read or in a batch of its own; `stats` join
+    the counters this loop writes about once a second (`masking.counters`)."""
     if stats:
         store.count_stats(stats)
         counters.start_flushing()
-    task = asyncio.create_task(_apublish(event))
-    # The loop only keeps weak references to tasks: hold it until it is done.
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    box = _outbox()
+    box.queued.append((event, CHANNELS[event["event_type"]], _json(event)))
+    box.wakeup.set()
 
 
 async def drain() -> None:
-    """Wait for this loop's pending publishes (tests, and a clean shutdown)."""
-    loop = asyncio.get_running_loop()
-    pending = [task for task in _background if task.get_loop() is loop]
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+    """Publish this loop's queued events now and wait for them (tests, and a clean shutdown)."""
+    box = _outboxes.get(asyncio.get_running_loop())
+    if box is not None:
+        async with box.lock:
+            await _publish_batch(box.take())

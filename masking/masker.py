@@ -218,7 +218,7 @@ async def amask_texts(
     """`mask_texts` for the proxy: identifiers this worker has seen lately take no store script
     (masking/cache.py); the mapping epoch is read while the texts are scanned, and fails closed."""
     started = time.perf_counter()
-    epoch = asyncio.ensure_future(store.amapping_epoch())
+    epoch = asyncio.ensure_future(_epoch_with_queued_events())
     try:
         await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
         await policy.arefresh()
@@ -239,6 +239,18 @@ async def amask_texts(
     result = _apply_masking(plan, stored)
     await events.aobserve_published(event, stored.event_published, time.perf_counter() - started)
     return result
+
+
+async def _epoch_with_queued_events() -> bytes:
+    """The mapping epoch, read in one round trip with the events earlier requests left queued."""
+    queued = events.take_queued()
+    try:
+        epoch, replies = await store.amapping_epoch([(channel, message) for _, channel, message in queued])
+    except BaseException as exc:
+        await events.settle(queued, [exc] * len(queued))
+        raise
+    await events.settle(queued, replies)
+    return epoch
 
 
 async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[str, str]:

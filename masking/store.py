@@ -228,18 +228,26 @@ async def aget_or_create_tokens(
 # --- mapping epoch (masking/cache.py) -----------------------------------------------------------------
 
 
-async def amapping_epoch() -> bytes:
+async def amapping_epoch(publications: Sequence[tuple[str, str]] = ()) -> tuple[bytes, list]:
     """The current mapping epoch, a new one when Redis has none (it lost its data, or never had it).
-    Read by every masked request before it forwards anything: it is also the fail-closed check."""
+    Read by every masked request before it forwards anything: it is also the fail-closed check.
+    `publications` (channel, message) go out in the same round trip; their replies come back
+    (a number, or the error)."""
     client = get_async_redis()
     with fail_closed("mask"):
-        epoch = await client.get(EPOCH_KEY)
+        pipe = client.pipeline(transaction=False)
+        for channel, message in publications:
+            pipe.publish(channel, message)
+        pipe.get(EPOCH_KEY)
+        *published, epoch = await pipe.execute(raise_on_error=False)
+        if isinstance(epoch, Exception):
+            raise epoch
         if epoch is None:
             await client.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
             epoch = await client.get(EPOCH_KEY)
     if epoch is None:  # flushed again in between: nothing cached can be trusted
         raise MaskingUnavailable("redis lost its mappings")
-    return epoch
+    return epoch, published
 
 
 def new_mapping_epoch(client=None) -> None:

@@ -84,21 +84,44 @@ def test_unmasking_publishes_one_event_with_restored_and_unresolved_counts(redis
 def test_the_async_unmasking_publish_returns_at_once_and_is_delivered_in_the_background(redis_client, subscriber):
     async def run():
         await masker.aunmask_texts(["AWS_EC2_001"], source="proxy")
-        pending = len(events._background)
+        queued = events.pending()
         await events.drain()
-        return pending
+        return queued, events.pending()
 
-    assert asyncio.run(run()) == 1
+    assert asyncio.run(run()) == (1, 0)
     channel, raw = subscriber()
     assert channel == "aws-masker:events:unmasking"
     assert json.loads(raw)["source"] == "proxy"
-    assert not events._background
+
+
+def test_queued_events_are_published_within_a_few_milliseconds_without_another_request(redis_client, subscriber):
+    async def run():
+        await events.apublish_event(events.build_event(events.UNMASKING, tenant="default", source="proxy"))
+        await asyncio.sleep(events.PUBLISH_DELAY_SECONDS * 20)
+        return events.pending()
+
+    assert asyncio.run(run()) == 0
+    assert subscriber()[0] == "aws-masker:events:unmasking"
+
+
+def test_queued_events_ride_along_with_the_next_masked_requests_redis_read(redis_client, subscriber, monkeypatch):
+    monkeypatch.setattr(events, "PUBLISH_DELAY_SECONDS", 60)  # the publisher alone would wait a minute
+    earlier = events.build_event(events.UNMASKING, tenant="default", source="proxy", request_id="earlier")
+
+    async def run():
+        await events.apublish_event(earlier)
+        await masker.amask_texts([TEXT], source="proxy", request_id="next")
+        return events.pending()
+
+    assert asyncio.run(run()) == 0
+    received = [subscriber(), subscriber()]
+    assert [json.loads(raw)["request_id"] for _, raw in received] == ["earlier", "next"]
 
 
 def test_the_masking_event_is_published_by_the_mask_round_trip_itself(redis_client, subscriber):
     async def run():
         await masker.amask_texts([TEXT], source="proxy", request_id="r-1")
-        return len(events._background)
+        return events.pending()
 
     assert asyncio.run(run()) == 0  # nothing left to send
     channel, raw = subscriber()
