@@ -36,9 +36,11 @@ _DELTA_SHAPES = (
     _DELTA_HEAD + b'{"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":"',
     _DELTA_HEAD + b'{"type": "content_block_delta", "index": %d, "delta": {"type": "%s", "%s": "',
 )
-# The rest of such an event, if its text can go out as it is: no quote, backslash (escape) or line
-# end; no "AWS"; not ending in "A" or "AW" (a token's start). Then the end of the JSON and the event.
-_PLAIN_TEXT = re.compile(rb'[^"\\\n\rA]*+(?:A(?!WS|W?")[^"\\\n\rA]*+)*+"}}\n\n')
+# The rest of such an event, if its text can go out as it is: no line end; escapes but no \\u (which
+# could spell a letter); no "AWS"; not ending in "A" or "AW" (a token's start). Then the end of the
+# JSON and of the event. Possessive: a backslash always starts an escape pair, read left to right.
+_PLAIN_TEXT = re.compile(rb'(?:[^"\\\n\rA]++|\\["\\/bfnrt]|A(?!WS|W?"))*+"}}\n\n')
+_UNESCAPED = {ord("n"): "\n", ord("t"): "\t", ord("r"): "\r", ord("b"): "\b", ord("f"): "\f", ord("/"): "/"}
 _ASCII = [chr(byte) for byte in range(0x80)]
 # The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
 # CR that may be the first half of a CRLF split across chunks does not end a line yet.
@@ -164,12 +166,21 @@ def hold_start(text: str, before: str = "") -> int:
     return len(text)
 
 
-def _last_char(buf: bytes, stop: int) -> str:
-    """The character whose UTF-8 encoding ends at buf[stop - 1], a byte past ASCII."""
-    begin = stop - 1
-    while begin > 0 and buf[begin] & 0xC0 == 0x80 and stop - begin < 4:
-        begin -= 1
-    return buf[begin:stop].decode("utf-8", "replace")[-1]
+def _last_char(buf: bytes, start: int, stop: int) -> str:
+    """The last character of the JSON string buf[start:stop] (not empty, escapes but no \\u, valid)."""
+    last = buf[stop - 1]
+    if last >= 0x80:  # the end of a UTF-8 sequence: back to its first byte
+        begin = stop - 1
+        while begin > start and buf[begin] & 0xC0 == 0x80 and stop - begin < 4:
+            begin -= 1
+        return buf[begin:stop].decode("utf-8", "replace")[-1]
+    if last == 0x22 or last == 0x5C:  # a quote or a backslash is the second half of an escape
+        return _ASCII[last]
+    if last in _UNESCAPED and buf[stop - 2] == 0x5C:
+        backslashes = stop - 1 - len(buf[start : stop - 1].rstrip(b"\\")) - start
+        if backslashes % 2:  # the last of an odd run of backslashes escapes this letter
+            return _UNESCAPED[last]
+    return _ASCII[last]
 
 
 class _Block:
@@ -227,8 +238,7 @@ class StreamRestorer:
                         block.delta_type = self._prefix_kind
                         end = match.end()
                         if end - 5 > start:
-                            last = buf[end - 6]
-                            block.last = _ASCII[last] if last < 0x80 else _last_char(buf, end - 5)
+                            block.last = _last_char(buf, start, end - 5)
                         pos = scan = end
                         continue
             if cr:

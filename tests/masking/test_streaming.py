@@ -304,7 +304,13 @@ def test_a_token_glued_to_the_text_of_the_previous_delta_is_no_token(framing):
         "xy_": "xy_AWS_EC2_001 ok",
         "xyz ": "xyz i-0123456789abcdef0 ok",
         "xyé": "xyéi-0123456789abcdef0 ok",  # a non-ASCII letter is no word character for the grammar
-        "xy\n": "xy\ni-0123456789abcdef0 ok",
+        "xy\n": "xy\ni-0123456789abcdef0 ok",  # an escape in JSON: a line feed, no letter
+        "xy\\n": "xy\\nAWS_EC2_001 ok",  # a backslash, then the letter n
+        "xy\\\n": "xy\\\ni-0123456789abcdef0 ok",  # a backslash, then a line feed
+        'xy"': 'xy"i-0123456789abcdef0 ok',
+        "xy\\": "xy\\i-0123456789abcdef0 ok",
+        "xy\t/": "xy\t/i-0123456789abcdef0 ok",
+        "ü": "üi-0123456789abcdef0 ok",
         "": "i-0123456789abcdef0 ok",
     }
     for before, expected in cases.items():
