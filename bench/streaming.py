@@ -1,14 +1,18 @@
 """What restoring a streamed answer costs in CPU: `StreamRestorer.feed`/`finish` against a plain relay.
 
-    .venv/bin/python bench/streaming.py                    # masking/streaming.py
-    .venv/bin/python bench/streaming.py /tmp/old_streaming.py  # another version of the module, same bench
+    .venv/bin/python bench/streaming.py                           # masking/streaming.py
+    git show 83c5bd7^:masking/streaming.py > /tmp/old_streaming.py  # before the in-place relay
+    .venv/bin/python bench/streaming.py /tmp/old_streaming.py     # another version of the module, same bench
 
 The stream is built here, framed the way the Claude API frames it (compact JSON, UTF-8 as is,
-`{"type": "ping"}` with its space): a ~16 KB masked answer with ~40 tokens like `AWS_EC2_001`, echoed
-in text deltas of 40 characters, cut into network chunks of 1-4 KB. The lookup answers from a dict
-(no Redis). "relay" forwards the same chunks untouched, as the gateway does with masking off.
-Django is set up (masking.payload imports the app's errors) with a throwaway SQLite path; nothing
-touches a database or Redis."""
+`{"type": "ping"}` with its space): a ~16 KB masked answer with 40 tokens like `AWS_EC2_001`, echoed
+in text deltas of 40 characters, then the same answer with the originals in place of the tokens
+("no token"). Each is fed cut into network chunks of 1-4 KB (10 cuttings), and one event per chunk
+(as a model streams). The lookup answers from a dict (no Redis). "relay" forwards the same chunks
+untouched, as the gateway does with masking off. Figures are the best of BENCH_ROUNDS answers per
+cutting (other processes share the cores), averaged over the cuttings. Django is set up
+(masking.payload imports the app's errors) with a throwaway SQLite path; nothing touches a database
+or Redis."""
 
 import asyncio
 import importlib.util
