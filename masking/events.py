@@ -7,7 +7,6 @@ mappings are written, so masking stays one round trip.
 """
 
 import asyncio
-import json
 import logging
 import threading
 import uuid
@@ -15,6 +14,7 @@ import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import orjson
 from redis.exceptions import RedisError
 
 from masking import counters, store
@@ -98,7 +98,8 @@ async def _aobserve(event: dict, published: bool) -> None:
 
 
 def _json(event: dict) -> str:
-    return json.dumps(event, separators=(",", ":"))
+    # orjson: ten times the standard encoder's speed, same compact output (events hold no NaN).
+    return orjson.dumps(event).decode()
 
 
 def for_store(event: dict) -> store.Publication:
