@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 MAPPING_CACHE_SECONDS = 60.0
 MAX_MAPPINGS = 100_000  # per worker, all tenants together; past it the cache starts over
-MAX_SCANNED_BYTES = 32 * 1024 * 1024  # characters of cached texts, per worker
+MAX_SCANNED_BYTES = 32 * 1024 * 1024  # characters of cached texts and their masked forms, per worker
 MIN_SCANNED_CHARS = 256  # shorter texts are cheaper to scan than to remember
 
 
@@ -110,12 +110,12 @@ class ScanCache:
         return self._found.get((rules, text))
 
     def put(self, rules: tuple, text: str, found) -> None:
-        if len(text) < MIN_SCANNED_CHARS or len(text) > self.max_chars // 4:
+        if len(text) < MIN_SCANNED_CHARS or 2 * len(text) > self.max_chars // 4:
             return
-        if self.size + len(text) > self.max_chars:
+        if self.size + 2 * len(text) > self.max_chars:
             self.clear()
         self._found[(rules, text)] = found
-        self.size += len(text)
+        self.size += 2 * len(text)  # the text, and its masked form kept beside the matches
 
     def clear(self) -> None:
         self._found.clear()

@@ -57,14 +57,18 @@ class _MaskPlan:
 
 
 class _Scanned:
-    """The engine's matches in one text, and (once asked for) where it has 12 digits in a row."""
+    """The engine's matches in one text, and what was made of them last time: where the text has
+    12 digits in a row, its plan under the current policy, its masked form with the tokens it got.
+    Remembered texts (a conversation's earlier turns) skip all of that when nothing changed."""
 
-    __slots__ = ("matches", "twelve_digits", "size")
+    __slots__ = ("matches", "twelve_digits", "size", "plan", "output")
 
     def __init__(self, matches: list[Match]) -> None:
         self.matches = matches
         self.twelve_digits: list[tuple[int, int]] | None = None
         self.size: int | None = None  # in UTF-8 bytes
+        self.plan: _TextPlan | None = None
+        self.output: tuple | None = None  # (found, tokens used, (masked text, entities))
 
     def byte_size(self, text: str) -> int:
         if self.size is None:
@@ -75,6 +79,51 @@ class _Scanned:
         if self.twelve_digits is None:
             self.twelve_digits = [m.span() for m in _TWELVE_DIGITS.finditer(text)]
         return self.twelve_digits
+
+    def plan_for(self, text: str, modes: dict[str, str]) -> "_TextPlan":
+        if self.plan is None or self.plan.modes is not modes:  # a policy snapshot keeps its dict
+            self.plan = _TextPlan.of(text, self.matches, modes)
+        return self.plan
+
+    def masked(self, text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:
+        used = [tokens[text[match.start : match.end]] if mode == policy.MASK else mode for match, mode in found]
+        last = self.output
+        if last is not None and (last[0] is found or last[0] == found) and last[1] == used:
+            return last[2]
+        result = _masked(text, found, tokens)
+        self.output = (found, used, result)
+        return result
+
+
+@dataclass(slots=True)
+class _TextPlan:
+    """One text's matches under a policy: those kept (with their mode), counts, token prefixes,
+    and the account ids its ARNs or labels show."""
+
+    modes: dict[str, str]
+    kept: list[tuple[Match, str]]  # never changed once made: texts and requests share it
+    counts: dict[str, int]
+    prefixes: list[tuple[str, str]]  # (original, token prefix), in order
+    accounts: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str, matches: list[Match], modes: dict[str, str]) -> "_TextPlan":
+        kept, counts, prefixes, accounts = [], Counter(), [], set()
+        for match in matches:
+            mode = modes.get(match.kind, policy.MASK)  # a kind without a policy is masked: fail safe
+            if mode == policy.OFF:
+                continue
+            kept.append((match, mode))
+            counts[match.kind] += 1
+            original = text[match.start : match.end]
+            if mode == policy.MASK:
+                prefixes.append((original, policy.prefix_of(match.kind)))
+            inner = _ARN_ACCOUNT.match(text, match.start, match.end)
+            if inner:
+                accounts.add(inner.group(1))
+            elif match.kind == "account_id":
+                accounts.add(original)
+        return cls(modes, kept, dict(counts), prefixes, frozenset(accounts))
 
 
 def _scanned(text: str, rules: tuple) -> _Scanned:
@@ -91,19 +140,16 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
     rules = policy.extra_rules(tenant)
     plan = _MaskPlan(texts, [])
     plan.scanned = [_scanned(text, rules) for text in texts]
+    accounts: set[str] = set()
     for text, scanned in zip(texts, plan.scanned, strict=True):
-        kept = []
-        for match in scanned.matches:
-            mode = modes.get(match.kind, policy.MASK)  # a kind without a policy is masked: fail safe
-            if mode == policy.OFF:
-                continue
-            kept.append((match, mode))
-            plan.counts[match.kind] += 1
-            if mode == policy.MASK:
-                plan.prefixes.setdefault(text[match.start : match.end], policy.prefix_of(match.kind))
-        plan.found.append(kept)
-    if modes.get("account_id", policy.MASK) != policy.OFF:
-        _mask_known_accounts(plan, modes.get("account_id", policy.MASK))
+        text_plan = scanned.plan_for(text, modes)
+        plan.found.append(text_plan.kept)
+        plan.counts.update(text_plan.counts)
+        for original, prefix in text_plan.prefixes:
+            plan.prefixes.setdefault(original, prefix)
+        accounts |= text_plan.accounts
+    if accounts and modes.get("account_id", policy.MASK) != policy.OFF:
+        _mask_known_accounts(plan, accounts, modes.get("account_id", policy.MASK))
     return plan
 
 
@@ -119,23 +165,13 @@ _ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]{0,10}:[a-z0-9-]{0,60}:[a-z0-9-]{0,30}:
 _TWELVE_DIGITS = re.compile(r"[0-9](?<![0-9][0-9])[0-9]{11}(?![0-9])")
 
 
-def _mask_known_accounts(plan: _MaskPlan, mode: str) -> None:
+def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None:
     """An account id seen in an ARN or next to a label is masked wherever else it stands bare.
 
     The engine only takes a bare 12-digit number for an account when its context says so (most
     12-digit numbers are not accounts); once the request itself shows that number is an account,
     leaving its other occurrences would leak it ("owned by 123456789012").
     """
-    accounts = set()
-    for text, kept in zip(plan.texts, plan.found, strict=True):
-        for match, _ in kept:
-            inner = _ARN_ACCOUNT.match(text, match.start, match.end)
-            if inner:
-                accounts.add(inner.group(1))
-            elif match.kind == "account_id":
-                accounts.add(text[match.start : match.end])
-    if not accounts:
-        return
     for index, text in enumerate(plan.texts):
         kept = plan.found[index]
         starts = [match.start for match, _ in kept]  # sorted, spans never overlap
@@ -171,7 +207,10 @@ def _masked(text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -
 
 def _apply_masking(plan: _MaskPlan, stored: store.StoredTokens) -> MaskResult:
     tokens = dict(zip(plan.prefixes, stored.tokens, strict=True))
-    masked = [_masked(text, found, tokens) for text, found in zip(plan.texts, plan.found, strict=True)]
+    masked = [
+        scanned.masked(text, found, tokens)
+        for text, found, scanned in zip(plan.texts, plan.found, plan.scanned, strict=True)
+    ]
     return MaskResult(
         texts=[text for text, _ in masked],
         entities=[entities for _, entities in masked],

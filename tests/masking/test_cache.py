@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from masking import cache, mappings, masker
+from masking import cache, mappings, masker, policy
 from masking.cache import MappingCache, ScanCache
 from masking.store import EPOCH_KEY
 from tests.masking.gateway import headers, message
@@ -96,7 +96,7 @@ def test_the_mapping_cache_starts_over_rather_than_grow_past_its_bound():
 
 
 def test_the_scan_cache_keeps_long_texts_only_and_stays_within_its_size():
-    scans = ScanCache(max_chars=4000)
+    scans = ScanCache(max_chars=10_000)
     long_text, other = "x" * 1000, "y" * 1000
 
     scans.put((), "short", ["found"])
@@ -107,7 +107,7 @@ def test_the_scan_cache_keeps_long_texts_only_and_stays_within_its_size():
 
     for n in range(5):
         scans.put((), f"{n}" + other, [n])
-    assert scans.size <= 4000
+    assert scans.size <= 10_000
 
 
 def test_a_long_text_is_scanned_once_and_masked_the_same_every_time(redis_client, monkeypatch):
@@ -196,3 +196,25 @@ def test_with_everything_remembered_a_redis_outage_still_means_503_and_nothing_f
 
     assert response.status_code == 503
     assert len(upstream.received) == 1
+
+
+def test_a_remembered_text_follows_a_policy_change(redis_client, monkeypatch):
+    first = masker.mask_texts([PROMPT]).texts[0]
+    redact_instances = {**policy.effective_modes("default"), "ec2_instance": "redact"}
+    monkeypatch.setattr(policy, "effective_modes", lambda tenant: redact_instances)
+
+    second = masker.mask_texts([PROMPT]).texts[0]
+
+    assert "AWS_EC2_001" in first and "AWS_EC2_REDACTED" not in first
+    assert "AWS_EC2_REDACTED" in second and "AWS_EC2_001" not in second
+
+
+def test_a_remembered_text_gets_the_tokens_its_identifiers_have_now(redis_client):
+    first = masker.mask_texts([PROMPT]).texts[0]
+    token = first.split('"InstanceId": "')[1].split('"')[0]
+    assert mappings.revoke(token, "default")
+
+    second = masker.mask_texts([PROMPT]).texts[0]
+
+    assert token not in second
+    assert masker.unmask_texts([second]).texts == [PROMPT]
