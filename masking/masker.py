@@ -11,6 +11,7 @@ import time
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from masking import cache, events, policy, store
@@ -309,6 +310,7 @@ async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[
 _KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
 
 
+@lru_cache(maxsize=4096)  # an answer names the same few tokens many times
 def _kind_of(token: str) -> str:
     prefix = token[len("AWS_") : token.rindex("_")]
     return _KIND_BY_PREFIX.get(prefix, prefix.lower())
