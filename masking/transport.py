@@ -69,7 +69,7 @@ class _Connection(asyncio.Protocol):
         self.fd = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
-        if not self.busy:  # nothing is expected on an idle connection
+        if not self.busy or self.complete:  # nothing is expected on an idle connection, or after the answer
             self.close()
             return
         self.received = True
@@ -181,8 +181,12 @@ class _Connection(asyncio.Protocol):
         """Send the request, return once the answer's head is in."""
         self.start()
         self.busy = True
-        self.transport.writelines(data)
-        self.unsent = self.transport.is_closing() or self.transport.get_write_buffer_size() > 0
+        try:
+            self.transport.writelines(data)
+        except (RuntimeError, OSError):  # closed under us (uvloop raises): nothing was sent
+            self.close()
+            self.closed = True
+        self.unsent = self.closed or self.transport.is_closing() or self.transport.get_write_buffer_size() > 0
         while not self.head_done:
             if self.error is not None or self.closed:
                 if self.reused and self.unsent and not self.received:

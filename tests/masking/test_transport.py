@@ -177,6 +177,27 @@ def test_a_connection_idle_for_longer_than_the_keep_alive_expiry_is_not_reused(m
     assert run(main()) == 2
 
 
+def test_a_connection_that_sent_more_than_its_answer_is_not_reused():
+    async def handler(reader, writer):
+        while (await read_request(reader))[0]:
+            writer.write(OK)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\njunk")  # answers nothing asked
+
+    async def main():
+        async with raw_server(handler) as (url, connections):
+            transport = AsyncTransport()
+            response = await transport.handle_async_request(post(url))
+            await asyncio.sleep(0.1)
+            first = await response.aread()
+            second = await (await transport.handle_async_request(post(url))).aread()
+            await transport.aclose()
+            return first, second, len(connections)
+
+    assert run(main()) == (b'{"ok": 1.0}', b'{"ok": 1.0}', 2)
+
+
 def test_a_chunked_answer_with_odd_chunk_sizes_split_anywhere_is_reassembled():
     body = bytes(range(256)) * 40
     sizes = [1, 7, 4096, 3, 0x1FF, len(body) - 4096 - 11 - 0x1FF]
