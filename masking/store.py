@@ -29,6 +29,7 @@ from redis.exceptions import (
 from masking import counters
 from masking.connection import get_async_redis, get_redis
 from masking.models import DEFAULT_TENANT, Tenant
+from masking.redisline import get_line
 from monitoring import metrics
 
 logger = logging.getLogger(__name__)
@@ -233,18 +234,17 @@ async def amapping_epoch(publications: Sequence[tuple[str, str]] = ()) -> tuple[
     Read by every masked request before it forwards anything: it is also the fail-closed check.
     `publications` (channel, message) go out in the same round trip; their replies come back
     (a number, or the error)."""
-    client = get_async_redis()
+    line = get_line()  # not redis-py's client: see masking/redisline.py
     with fail_closed("mask"):
-        pipe = client.pipeline(transaction=False)
-        for channel, message in publications:
-            pipe.publish(channel, message)
-        pipe.get(EPOCH_KEY)
-        *published, epoch = await pipe.execute(raise_on_error=False)
+        commands = [("PUBLISH", channel, message) for channel, message in publications]
+        *published, epoch = await line.execute([*commands, ("GET", EPOCH_KEY)])
         if isinstance(epoch, Exception):
             raise epoch
         if epoch is None:
-            await client.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
-            epoch = await client.get(EPOCH_KEY)
+            created, epoch = await line.execute([("SET", EPOCH_KEY, secrets.token_hex(8), "NX"), ("GET", EPOCH_KEY)])
+            for reply in (created, epoch):
+                if isinstance(reply, Exception):
+                    raise reply
     if epoch is None:  # flushed again in between: nothing cached can be trusted
         raise MaskingUnavailable("redis lost its mappings")
     return epoch, published
