@@ -1,13 +1,14 @@
 """masking/redisline.py against the session's real redis-server (password, own port)."""
 
 import asyncio
+import ssl
 import time
 
 import pytest
 from redis.exceptions import ConnectionError, NoPermissionError, ResponseError, TimeoutError
 
 from masking import store
-from masking.redisline import get_line
+from masking.redisline import _tls_context, get_line
 from tests.redis_server import SERVER
 
 
@@ -151,6 +152,21 @@ def test_a_command_that_times_out_drops_the_connection(settings):
     assert before != after  # a fresh connection
 
 
+def test_calls_that_answer_in_time_never_time_out_however_long_the_connection_lives(settings):
+    settings.REDIS_COMMAND_TIMEOUT = 0.2  # the watchdog fires every 0.2 s: it must only drop late calls
+
+    async def main():
+        line = get_line()
+        ids = set()
+        deadline = time.monotonic() + 0.9
+        while time.monotonic() < deadline:
+            ids.add((await line.execute([("CLIENT", "ID")]))[0])
+            await asyncio.sleep(0.03)
+        return ids
+
+    assert len(run(main)) == 1  # one connection all along
+
+
 def test_a_cancelled_caller_does_not_desync_the_stream(redis_client):
     redis_client.set("k", "v")
 
@@ -203,3 +219,12 @@ def test_mapping_epoch_fails_closed_when_redis_is_down(redis_server):
 
     with pytest.raises(store.MaskingUnavailable, match="redis is unreachable"):
         run(main)
+
+
+def test_rediss_verifies_certificates_unless_the_url_says_none():
+    from redis.connection import parse_url
+
+    strict = _tls_context(parse_url("rediss://:pw@redis.example:6380/0"))
+    assert strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
+    lax = _tls_context(parse_url("rediss://:pw@redis.example:6380/0?ssl_cert_reqs=none"))
+    assert lax.verify_mode == ssl.CERT_NONE and not lax.check_hostname
