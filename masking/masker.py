@@ -17,7 +17,7 @@ from typing import NamedTuple
 from masking import cache, events, policy, store
 from masking.engine import KINDS, Match, scan
 from masking.models import DEFAULT_TENANT
-from masking.tokens import TokenMatch, find_tokens, redaction_marker
+from masking.tokens import redaction_marker, replace_tokens, token_names
 
 
 class Entity(NamedTuple):
@@ -316,34 +316,26 @@ def _kind_of(token: str) -> str:
     return _KIND_BY_PREFIX.get(prefix, prefix.lower())
 
 
-def _find_all(texts: list[str]) -> tuple[list[list[TokenMatch]], list[str]]:
-    found = [find_tokens(text) for text in texts]
-    unique = list(dict.fromkeys(match.token for matches in found for match in matches))
-    return found, unique
+def _find_all(texts: list[str]) -> list[str]:
+    """Every token the texts name, each once, in order of appearance."""
+    return list(dict.fromkeys(token for text in texts for token in token_names(text)))
 
 
-def _restored(text: str, matches: list[TokenMatch], originals: dict[str, str]) -> str:
-    parts, pos = [], 0
-    for match in matches:
-        original = originals.get(match.token)
-        if original is not None:
-            parts += (text[pos : match.start], original)
-            pos = match.end
-    parts.append(text[pos:])
-    return "".join(parts)
-
-
-def _apply_unmasking(texts, found, unique, originals) -> tuple[UnmaskResult, Counter, int]:
+def _apply_unmasking(texts, unique, originals) -> tuple[UnmaskResult, Counter, int]:
     restored_by_kind: Counter = Counter()
     unresolved_count = 0
-    for matches in found:
-        for match in matches:
-            if match.token in originals:
-                restored_by_kind[_kind_of(match.token)] += 1
-            else:
-                unresolved_count += 1
+
+    def original_of(token: str) -> str | None:
+        nonlocal unresolved_count
+        original = originals.get(token)
+        if original is None:
+            unresolved_count += 1
+        else:
+            restored_by_kind[_kind_of(token)] += 1
+        return original
+
     result = UnmaskResult(
-        texts=[_restored(text, matches, originals) for text, matches in zip(texts, found, strict=True)],
+        texts=[replace_tokens(text, original_of) for text in texts],
         unresolved=[token for token in unique if token not in originals],
         restored=sum(restored_by_kind.values()),
     )
@@ -369,8 +361,8 @@ def unmask_texts(
 ) -> UnmaskResult:
     """Restore every token this tenant owns; unknown tokens stay as they are and are reported."""
     started = time.perf_counter()
-    found, unique = _find_all(texts)
-    result, by_kind, unresolved = _apply_unmasking(texts, found, unique, store.lookup_originals(unique, tenant))
+    unique = _find_all(texts)
+    result, by_kind, unresolved = _apply_unmasking(texts, unique, store.lookup_originals(unique, tenant))
     events.publish_event(*_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started))
     return result
 
@@ -379,9 +371,9 @@ async def aunmask_texts(
     texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
 ) -> UnmaskResult:
     started = time.perf_counter()
-    found, unique = _find_all(texts)
+    unique = _find_all(texts)
     originals = await alookup_originals(unique, tenant)
-    result, by_kind, unresolved = _apply_unmasking(texts, found, unique, originals)
+    result, by_kind, unresolved = _apply_unmasking(texts, unique, originals)
     await events.apublish_event(
         *_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started)
     )

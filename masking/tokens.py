@@ -7,6 +7,7 @@ and canonicalised. Redaction markers (`AWS_<PREFIX>_REDACTED`) are not tokens: n
 """
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 REDACTED_SUFFIX = "REDACTED"
@@ -53,3 +54,24 @@ def find_tokens(text: str) -> list[TokenMatch]:
     if "\\" not in text:  # the usual answer: no escaped underscores to canonicalise
         return [TokenMatch(*m.span(), m.group()) for m in _TOKEN_RE.finditer(text)]
     return [TokenMatch(*m.span(), m.group().replace("\\", "")) for m in _TOKEN_RE.finditer(text)]
+
+
+def token_names(text: str) -> list[str]:
+    """The tokens in `text`, canonical, in order, repeats included (no positions: cheaper than find_tokens)."""
+    if "AWS" not in text:
+        return []
+    return [raw.replace("\\", "") if "\\" in raw else raw for raw in _TOKEN_RE.findall(text)]
+
+
+def replace_tokens(text: str, replacement: Callable[[str], str | None]) -> str:
+    """`text` with each token for which `replacement(canonical token)` gives a string replaced by it
+    (taken literally); the others stay as written. One pass of the regex engine."""
+    if "AWS" not in text:
+        return text
+
+    def replace(match: re.Match) -> str:
+        raw = match.group()
+        found = replacement(raw.replace("\\", "") if "\\" in raw else raw)
+        return raw if found is None else found
+
+    return _TOKEN_RE.sub(replace, text)
