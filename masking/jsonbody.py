@@ -1,0 +1,80 @@
+"""Request and answer bodies: read exactly, written back fast.
+
+orjson reads and writes about twice (reading) to twenty times (writing) as fast as the standard
+library, but it would silently turn an integer past 64 bits into a float and refuse NaN or lone
+surrogates, which the Claude API's clients may send. Those bodies take the standard library, so a
+document always goes back upstream meaning exactly what the client wrote.
+"""
+
+import json
+
+import orjson
+
+from masking.errors import InvalidPayload
+
+# A run of 19 digits may be an integer past 64 bits, which orjson would read as a float. Looked for
+# as a run of zero bytes once every digit is mapped to zero: some 50 times faster than a regex.
+_DIGITS_TO_ZERO = bytes(0 if chr(byte).isdigit() and byte < 128 else 1 for byte in range(256))
+_NINETEEN_DIGITS = bytes(19)
+
+
+def fast_loads(body: bytes) -> object | None:
+    """orjson, about twice as fast as the standard parser, where it reads the document exactly;
+    None where it cannot (invalid UTF-8, NaN, lone surrogates, maybe-huge integers)."""
+    if _NINETEEN_DIGITS in body.translate(_DIGITS_TO_ZERO):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def parse(body: bytes) -> tuple[object, bool]:
+    """A request body and whether orjson may write it back, or InvalidPayload (400) saying why."""
+    payload = fast_loads(body)
+    if payload is not None:
+        return payload, True
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPayload("The request body is not valid UTF-8.") from None
+    try:
+        return loads(text)
+    except ValueError:
+        raise InvalidPayload("The request body is not valid JSON.") from None
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _not_finite(name: str) -> float:
+    raise _NotFinite(name)
+
+
+# The standard parser (orjson's would silently turn integers past 64 bits into floats), told to
+# stop at NaN / Infinity, which orjson would write back as null.
+_FINITE_JSON = json.JSONDecoder(parse_constant=_not_finite)
+
+
+def loads(text: str | bytes) -> tuple[object, bool]:
+    """The document, and whether orjson may write it back (not when it holds NaN or Infinity)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return _FINITE_JSON.decode(text), True
+    except _NotFinite:
+        return json.loads(text), False
+
+
+def dump(payload: object, finite: bool = True) -> bytes:
+    """Compact UTF-8 JSON. orjson is some 20 times faster than the standard encoder on a 16 KB prompt."""
+    if finite:
+        try:
+            return orjson.dumps(payload)
+        except orjson.JSONEncodeError:  # a lone surrogate, or an integer past 64 bits: the standard way
+            pass
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate sent as \\ud800: keep it escaped, as the client did
+        return json.dumps(payload, separators=(",", ":")).encode()
