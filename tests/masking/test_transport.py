@@ -369,8 +369,8 @@ class ThreadServer:
         self.listener.close()
 
 
-def test_a_connection_reset_while_the_loop_was_busy_is_not_reused():
-    server = ThreadServer()
+def two_requests_across_a_reset(server) -> bytes:
+    """Two requests on one transport; the server resets the connection in between."""
 
     async def main():
         transport = AsyncTransport()
@@ -382,9 +382,15 @@ def test_a_connection_reset_while_the_loop_was_busy_is_not_reused():
         return data
 
     try:
-        assert run(main()) == b'{"ok": 1.0}'
+        return run(main())
     finally:
         server.stop()
+
+
+def test_a_connection_reset_while_the_loop_was_busy_is_not_reused():
+    server = ThreadServer()
+
+    assert two_requests_across_a_reset(server) == b'{"ok": 1.0}'
     assert (server.connections, server.requests) == (2, 2)
 
 
@@ -394,19 +400,7 @@ def test_a_request_whose_write_fails_on_a_reused_connection_is_sent_again_on_a_n
     monkeypatch.setattr(transport_module._Connection, "alive", lambda self, now: not self.closed)
     server = ThreadServer()
 
-    async def main():
-        transport = AsyncTransport()
-        await (await transport.handle_async_request(post(server.url))).aread()
-        server.close_now.set()
-        time.sleep(0.2)
-        data = await (await transport.handle_async_request(post(server.url))).aread()
-        await transport.aclose()
-        return data
-
-    try:
-        assert run(main()) == b'{"ok": 1.0}'
-    finally:
-        server.stop()
+    assert two_requests_across_a_reset(server) == b'{"ok": 1.0}'
     assert (server.connections, server.requests) == (2, 2)
 
 
