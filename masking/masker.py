@@ -2,7 +2,10 @@
 
 One call scans every text, makes one store round trip, applies the tenant's policy per kind
 (mask, redact or leave), and publishes one event after the work is done (a masking event in the
-same round trip: the store's script publishes it once the mappings are written).
+same round trip: the store's script publishes it once the mappings are written). The proxy's async
+calls also use what the worker remembers (masking/cache.py): long texts already scanned, and
+mappings already confirmed, which spare the store script and the MGET; they still read the mapping
+epoch from Redis first, which fails closed.
 """
 
 import asyncio
@@ -259,6 +262,7 @@ async def amask_texts(
     (masking/cache.py); the mapping epoch is read while the texts are scanned, and fails closed."""
     started = time.perf_counter()
     epoch = asyncio.ensure_future(_epoch_with_queued_events())
+    epoch.add_done_callback(_retrieved)  # its error is raised below, unless the scan failed first
     try:
         await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
         await policy.arefresh()
@@ -279,6 +283,11 @@ async def amask_texts(
     result = _apply_masking(plan, stored)
     await events.aobserve_published(event, stored.event_published, time.perf_counter() - started)
     return result
+
+
+def _retrieved(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _epoch_with_queued_events() -> bytes:
