@@ -20,7 +20,7 @@ from typing import NamedTuple
 from masking import cache, events, policy, store
 from masking.engine import KINDS, Match, scan
 from masking.models import DEFAULT_TENANT
-from masking.tokens import redaction_marker, replace_tokens, token_names
+from masking.tokens import canonical, redaction_marker, split_tokens
 
 
 class Entity(NamedTuple):
@@ -325,28 +325,34 @@ def _kind_of(token: str) -> str:
     return _KIND_BY_PREFIX.get(prefix, prefix.lower())
 
 
-def _find_all(texts: list[str]) -> list[str]:
-    """Every token the texts name, each once, in order of appearance."""
-    return list(dict.fromkeys(token for text in texts for token in token_names(text)))
+def _find_all(texts: list[str]) -> tuple[list[list[str]], list[str]]:
+    """Each text cut around its tokens, and every token named, once each, in order of appearance."""
+    pieces = [split_tokens(text) for text in texts]
+    unique = dict.fromkeys(canonical(token) for parts in pieces for token in parts[1::2])
+    return pieces, list(unique)
 
 
-def _apply_unmasking(texts, unique, originals) -> tuple[UnmaskResult, Counter, int]:
-    restored_by_kind: Counter = Counter()
+def _apply_unmasking(pieces: list[list[str]], unique, originals) -> tuple[UnmaskResult, Counter, int]:
+    restored_tokens: Counter = Counter()
     unresolved_count = 0
-
-    def original_of(token: str) -> str | None:
-        nonlocal unresolved_count
-        original = originals.get(token)
-        if original is None:
-            unresolved_count += 1
-        else:
-            restored_by_kind[_kind_of(token)] += 1
-        return original
-
+    texts = []
+    for parts in pieces:  # [text, token, text, ...]: each token replaced in place, then joined
+        for i in range(1, len(parts), 2):
+            token = canonical(parts[i])
+            original = originals.get(token)
+            if original is None:
+                unresolved_count += 1
+            else:
+                restored_tokens[token] += 1
+                parts[i] = original
+        texts.append(parts[0] if len(parts) == 1 else "".join(parts))
+    restored_by_kind: Counter = Counter()
+    for token, count in restored_tokens.items():
+        restored_by_kind[_kind_of(token)] += count
     result = UnmaskResult(
-        texts=[replace_tokens(text, original_of) for text in texts],
+        texts=texts,
         unresolved=[token for token in unique if token not in originals],
-        restored=sum(restored_by_kind.values()),
+        restored=sum(restored_tokens.values()),
     )
     return result, restored_by_kind, unresolved_count
 
@@ -370,8 +376,8 @@ def unmask_texts(
 ) -> UnmaskResult:
     """Restore every token this tenant owns; unknown tokens stay as they are and are reported."""
     started = time.perf_counter()
-    unique = _find_all(texts)
-    result, by_kind, unresolved = _apply_unmasking(texts, unique, store.lookup_originals(unique, tenant))
+    pieces, unique = _find_all(texts)
+    result, by_kind, unresolved = _apply_unmasking(pieces, unique, store.lookup_originals(unique, tenant))
     events.publish_event(*_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started))
     return result
 
@@ -380,9 +386,9 @@ async def aunmask_texts(
     texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
 ) -> UnmaskResult:
     started = time.perf_counter()
-    unique = _find_all(texts)
+    pieces, unique = _find_all(texts)
     originals = await alookup_originals(unique, tenant)
-    result, by_kind, unresolved = _apply_unmasking(texts, unique, originals)
+    result, by_kind, unresolved = _apply_unmasking(pieces, unique, originals)
     await events.apublish_event(
         *_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started)
     )

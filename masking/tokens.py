@@ -7,7 +7,6 @@ and canonicalised. Redaction markers (`AWS_<PREFIX>_REDACTED`) are not tokens: n
 """
 
 import re
-from collections.abc import Callable
 from typing import NamedTuple
 
 REDACTED_SUFFIX = "REDACTED"
@@ -56,22 +55,18 @@ def find_tokens(text: str) -> list[TokenMatch]:
     return [TokenMatch(*m.span(), m.group().replace("\\", "")) for m in _TOKEN_RE.finditer(text)]
 
 
-def token_names(text: str) -> list[str]:
-    """The tokens in `text`, canonical, in order, repeats included (no positions: cheaper than find_tokens)."""
+_TOKEN_SPLIT = re.compile(f"({_TOKEN_RE.pattern})")
+
+
+def split_tokens(text: str) -> list[str]:
+    """`text` cut around its tokens: [text, token, text, ..., token, text], tokens as written
+    (`canonical()` them to look them up). One pass of the regex engine, no per-token Python call:
+    restoring an answer is then a list walk and a join."""
     if "AWS" not in text:
-        return []
-    return [raw.replace("\\", "") if "\\" in raw else raw for raw in _TOKEN_RE.findall(text)]
+        return [text]
+    return _TOKEN_SPLIT.split(text)
 
 
-def replace_tokens(text: str, replacement: Callable[[str], str | None]) -> str:
-    """`text` with each token for which `replacement(canonical token)` gives a string replaced by it
-    (taken literally); the others stay as written. One pass of the regex engine."""
-    if "AWS" not in text:
-        return text
-
-    def replace(match: re.Match) -> str:
-        raw = match.group()
-        found = replacement(raw.replace("\\", "") if "\\" in raw else raw)
-        return raw if found is None else found
-
-    return _TOKEN_RE.sub(replace, text)
+def canonical(token: str) -> str:
+    """A token as `find_tokens` gives it: without the Markdown / JSON escapes of its underscores."""
+    return token.replace("\\", "") if "\\" in token else token
