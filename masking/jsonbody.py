@@ -12,21 +12,36 @@ import orjson
 
 from masking.errors import InvalidPayload
 
-# A run of 19 digits may be an integer past 64 bits, which orjson would read as a float. Looked for
-# as a run of zero bytes once every digit is mapped to zero: some 50 times faster than a regex.
-_DIGITS_TO_ZERO = bytes(0 if chr(byte).isdigit() and byte < 128 else 1 for byte in range(256))
-_NINETEEN_DIGITS = bytes(19)
+# orjson reads an integer past 64 bits as a float (silently inexact); no exact integer or ordinary
+# float reaches this size, so a float this large sends the body to the standard parser.
+_HUGE = float(2**63)
+
+
+def _has_huge_float(document) -> bool:
+    """Whether any number in `document` is a float of 2**63 or more: a walk of its containers, which
+    for a Messages body (a few hundred nodes at most, the texts being single strings) costs far
+    less than scanning its bytes."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is float and not -_HUGE < value < _HUGE:
+            return True
+    return False
 
 
 def fast_loads(body: bytes) -> object | None:
     """orjson, about twice as fast as the standard parser, where it reads the document exactly;
     None where it cannot (invalid UTF-8, NaN, lone surrogates, maybe-huge integers)."""
-    if _NINETEEN_DIGITS in body.translate(_DIGITS_TO_ZERO):
-        return None
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
+    return None if _has_huge_float(document) else document
 
 
 def parse(body: bytes) -> tuple[object, bool]:

@@ -48,3 +48,11 @@ def test_dump_writes_compact_utf8_like_the_standard_encoder():
     payload = {"a": [1, 2.5, None, True], "t": '日本 "q" \\ \n'}
 
     assert jsonbody.dump(payload) == json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_a_huge_number_deep_inside_a_tool_input_is_still_noticed():
+    body = b'{"messages": [{"content": [{"type": "tool_use", "input": {"a": [1, {"b": 98765432109876543210}]}}]}]}'
+
+    assert jsonbody.fast_loads(body) is None
+    payload, finite = jsonbody.parse(body)
+    assert b"98765432109876543210" in jsonbody.dump(payload, finite)
