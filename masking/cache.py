@@ -10,10 +10,12 @@ same identifiers come back turn after turn. Two per-process caches make that rep
   entry is used for `MAPPING_CACHE_SECONDS` at most (and never for more than half the tenant's TTL),
   after which the script runs again and refreshes the mapping's TTL in Redis: a mapping in use
   still never expires.
-- `ScanCache`: text -> the engine's matches, per rule set. The engine is a pure function of the
-  text and the rules, so an unchanged message is not scanned again.
+- `ScanCache`: text -> the engine's matches, per rule set (with what masking.masker made of them:
+  the plan under a policy, the masked form with the tokens it got, each redone when those change).
+  The engine is a pure function of the text and the rules, so an unchanged message is not scanned
+  again.
 
-Both are bounded, and both belong to a *mapping epoch*: a random value in Redis
+Both are bounded. The mapping cache belongs to a *mapping epoch*: a random value in Redis
 (`aws:mapping:epoch`) that every masked request reads before it forwards anything, which also
 proves Redis is reachable (fail closed). Revoking a mapping or restoring a backup writes a new
 epoch; a Redis that lost its data has none and gets a new one. A changed epoch empties the
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 MAPPING_CACHE_SECONDS = 60.0
 MAX_MAPPINGS = 100_000  # per worker, all tenants together; past it the cache starts over
-MAX_SCANNED_BYTES = 32 * 1024 * 1024  # characters of cached texts and their masked forms, per worker
+MAX_SCANNED_CHARS = 32 * 1024 * 1024  # characters of cached texts and their masked forms, per worker
 MIN_SCANNED_CHARS = 256  # shorter texts are cheaper to scan than to remember
 
 
@@ -79,7 +81,7 @@ class MappingCache:
         """Mappings the store just confirmed (and refreshed): usable for a while, well inside their TTL."""
         if len(self._tokens) + len(originals) > self.max_entries:
             self.clear()
-        until = time.monotonic() + min(MAPPING_CACHE_SECONDS, ttl_seconds / 2)
+        until = _until(ttl_seconds)
         for original, token in zip(originals, tokens, strict=True):
             self._tokens[(tenant, original)] = (token, until)
             self._originals[(tenant, token)] = (original, until)
@@ -88,15 +90,20 @@ class MappingCache:
         """token -> original pairs read from the store (restoring an answer)."""
         if len(self._originals) + len(found) > self.max_entries:
             self.clear()
-        until = time.monotonic() + min(MAPPING_CACHE_SECONDS, ttl_seconds / 2)
+        until = _until(ttl_seconds)
         for token, original in found.items():
             self._originals[(tenant, token)] = (original, until)
+
+
+def _until(ttl_seconds: int) -> float:
+    """How long a mapping the store just confirmed may be used here: well inside its TTL."""
+    return time.monotonic() + min(MAPPING_CACHE_SECONDS, ttl_seconds / 2)
 
 
 class ScanCache:
     """The engine's answer per (rule set, text), bounded by the characters it holds."""
 
-    def __init__(self, max_chars: int = MAX_SCANNED_BYTES) -> None:
+    def __init__(self, max_chars: int = MAX_SCANNED_CHARS) -> None:
         self.max_chars = max_chars
         self.size = 0
         self._found: dict[tuple, object] = {}
@@ -110,12 +117,13 @@ class ScanCache:
         return self._found.get((rules, text))
 
     def put(self, rules: tuple, text: str, found) -> None:
-        if len(text) < MIN_SCANNED_CHARS or 2 * len(text) > self.max_chars // 4:
+        cost = 2 * len(text)  # the text, and its masked form kept beside the matches
+        if len(text) < MIN_SCANNED_CHARS or cost > self.max_chars // 4:
             return
-        if self.size + 2 * len(text) > self.max_chars:
+        if self.size + cost > self.max_chars:
             self.clear()
         self._found[(rules, text)] = found
-        self.size += 2 * len(text)  # the text, and its masked form kept beside the matches
+        self.size += cost
 
     def clear(self) -> None:
         self._found.clear()
