@@ -395,10 +395,11 @@ async def aunmask_texts(
     return result
 
 
-async def apublish_stream_unmasking(
+async def apublish_proxy_unmasking(
     restored: Counter, unresolved: int, tenant: store.TenantRef, request_id: str | None, started: float, size: int
 ) -> None:
-    """The unmasking event of a streamed answer, restored piecewise (masking.streaming), once it ends."""
+    """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
+    as it streamed (masking.streaming): `size` is the answer's, in bytes as the upstream sent them."""
     by_kind: Counter = Counter()
     for token, count in restored.items():
         by_kind[_kind_of(token)] += count

@@ -22,10 +22,12 @@ def clean_redis():
     if not SERVER.running:
         SERVER.start()
     SERVER.client().flushall()
-    from masking import counters, policy  # after Django is set up
+    from masking import cache, counters, policy  # after Django is set up
 
     policy.forget()  # the snapshot of a rolled-back policy must not outlive its test
     counters.forget()  # nor counts an earlier test could not write (Redis stopped)
+    cache.mappings.clear()  # nor mappings of a flushed Redis (a request would see the epoch change)
+    cache.mappings.epoch = None
     yield
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -75,6 +75,7 @@ class FakeUpstream:
     invalid_signatures: int = 0
     chunk_pause: float = 0.0  # seconds between chunks, so each chunk is a separate read on the other side
     record: bool = True  # off in benchmarks, which send thousands of requests
+    write_json: Callable[[dict], str] | None = None  # how JSON answers are written (default: UTF-8, not escaped)
 
     def reset(self) -> None:
         """Back to the defaults, keeping the same object (a server may be serving it)."""
@@ -102,17 +103,17 @@ class FakeUpstream:
             watcher.cancel()
         request = json.loads(body)
         if self.status >= 400:
-            await _send_json(send, self.status, self._error(request))
+            await _send_json(send, self.status, self._error(request), self.write_json)
             return
         if scope["path"].endswith("/count_tokens"):
-            await _send_json(send, 200, {"input_tokens": len(body) // 4})
+            await _send_json(send, 200, {"input_tokens": len(body) // 4}, self.write_json)
             return
         self._check_signatures(request)
         blocks = self.answer(request)
         if request.get("stream"):
             await self._stream(request, blocks, receive, send)
         else:
-            await _send_json(send, 200, message_json(request, blocks))
+            await _send_json(send, 200, message_json(request, blocks), self.write_json)
 
     def answer(self, request: dict) -> list[dict]:
         text = last_message_text(request)
@@ -226,8 +227,8 @@ def _deltas(block: dict, size: int) -> list[dict]:
     return [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"], size)]
 
 
-async def _send_json(send, status: int, body: dict) -> None:
-    raw = json.dumps(body, ensure_ascii=False).encode()
+async def _send_json(send, status: int, body: dict, write: Callable[[dict], str] | None = None) -> None:
+    raw = (write(body) if write else json.dumps(body, ensure_ascii=False)).encode()
     headers = [(b"content-type", b"application/json"), (b"request-id", b"req_fake_01")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})

@@ -65,6 +65,30 @@ def test_the_upstream_never_sees_an_original_and_the_client_gets_them_back(gatew
     assert response.json()["content"] == [{"type": "text", "text": PROMPT + "\n" + PROMPT}]
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(json.dumps, id="non-ASCII escaped"),
+        pytest.param(lambda body: json.dumps(body, indent=2).replace("AWS_", "\\u0041WS\\u005f"), id="tokens escaped"),
+    ],
+)
+def test_an_answer_is_restored_however_the_upstream_escapes_its_json(gateway, upstream, api_key, write):
+    upstream.write_json = write
+    text = f"{PROMPT}\n日本 🚀i-0a1b2c3d4e5f67890🚀\ti-0a1b2c3d4e5f67890"
+    response = gateway.post("/v1/messages", json=message(text), headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert "AWS_" not in response.text and "\\u0041WS" not in response.text
+    assert response.json()["content"] == [{"type": "text", "text": text}]
+
+
+def test_a_json_answer_comes_back_in_the_upstreams_own_layout(gateway, upstream, api_key):
+    upstream.write_json = lambda body: json.dumps(body, indent=3)
+    response = gateway.post("/v1/messages", json=message(PROMPT), headers=headers(api_key))
+
+    assert response.content == json.dumps(response.json(), indent=3).encode()
+
+
 def test_model_ids_signatures_and_images_reach_the_upstream_unchanged(gateway, upstream, api_key):
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
     thinking = {"type": "thinking", "thinking": "plain thoughts", "signature": "EqQBCkYIARgCIkD"}

@@ -1,15 +1,20 @@
 """The token grammar: formatting, finding (full grammar only), escaped forms, redaction markers."""
 
+import json
+import random
+
 import pytest
 
 from masking.engine import KINDS
 from masking.tokens import (
     TOKEN_MAX_LEN,
     canonical,
+    canonical_json_token,
     find_tokens,
     format_token,
     is_valid_prefix,
     redaction_marker,
+    split_json_tokens,
     split_tokens,
 )
 
@@ -97,3 +102,52 @@ def test_split_tokens_agrees_with_find_tokens_on_what_a_token_is():
     text = "AWS_EC2_001x AWS_EC2_001 _AWS_EC2_002 (AWS_IAM_ROLE_1234) AWS_EC2_01 AWS\\_S3\\_007 " * 3
 
     assert [canonical(token) for token in split_tokens(text)[1::2]] == [match.token for match in find_tokens(text)]
+
+
+# --- tokens in JSON bytes ---------------------------------------------------------------------------
+
+FRAGMENTS = [
+    "AWS_EC2_001", "AWS_VPC_002", r"AWS\_EC2\_003", r"AWS\\_S3_BUCKET_004", "AWS_EC2_0", "AWS", "A", "x", "_",
+    "1", "\n", "\t", "\\", "\\n", '"', "é", " ", "\x01", "日", "n", "u00e9", "{", ":",
+]  # fmt: skip
+
+
+def json_tokens(document: bytes) -> list[str]:
+    return [canonical_json_token(token) for token in split_json_tokens(document)[1::2]]
+
+
+def test_tokens_in_json_bytes_are_the_tokens_of_its_decoded_strings_whatever_the_writer_escapes():
+    rng = random.Random(5)
+    for _ in range(3000):
+        texts = ["".join(rng.choices(FRAGMENTS, k=rng.randint(0, 12))) for _ in range(2)]
+        document = {"content": [{"type": "text", "text": texts[0]}], "note": texts[1]}
+        expected = tokens(texts[0]) + tokens(texts[1])
+        for raw in (json.dumps(document).encode(), json.dumps(document, ensure_ascii=False).encode()):
+            assert json_tokens(raw) == expected, raw
+
+
+def test_restoring_json_bytes_piece_by_piece_gives_the_document_restored_text_by_text():
+    rng = random.Random(7)
+    for _ in range(1000):
+        text = "".join(rng.choices(FRAGMENTS, k=rng.randint(0, 12)))
+        parts = split_json_tokens(json.dumps({"text": text}).encode())
+        for i in range(1, len(parts), 2):
+            parts[i] = json.dumps(f'<"{canonical_json_token(parts[i])}">').encode()[1:-1]
+        expected = "".join(f'<"{canonical(p)}">' if i % 2 else p for i, p in enumerate(split_tokens(text)))
+        assert json.loads(b"".join(parts)) == {"text": expected}
+
+
+def test_json_bytes_cut_around_tokens_join_back_to_the_same_bytes():
+    raw = b'{"a":"see AWS_EC2_001.\\nAWS_VPC_002, xAWS_EC2_003 AWS_EC2_004AWS_EC2_005 \\\\nAWS_EC2_006"}'
+
+    parts = split_json_tokens(raw)
+
+    assert b"".join(parts) == raw
+    assert parts[1::2] == [b"AWS_EC2_001", b"AWS_VPC_002"]
+
+
+def test_a_json_escape_of_an_ascii_letter_leaves_the_bytes_undecided():
+    assert split_json_tokens(b'{"a":"\\u0041WS_EC2_001"}') is None
+    assert split_json_tokens(b'{"a":"AWS_EC2_001\\u0041"}') is None
+    assert json_tokens(b'{"a":"\\u00e9AWS_EC2_001\\u00e9"}') == ["AWS_EC2_001"]
+    assert json_tokens(b'{"a":"\\\\u00e9AWS_EC2_001"}') == []

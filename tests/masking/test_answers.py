@@ -1,0 +1,81 @@
+"""A JSON answer restored in its bytes (masking.answers)."""
+
+import asyncio
+import json
+
+import pytest
+
+from masking import answers, events, masker, store
+
+pytestmark = pytest.mark.django_db
+
+EC2 = "i-0123456789abcdef0"
+VPC = "vpc-0a1b2c3d4e5f67890"
+
+
+def restore(body: bytes, request_id: str | None = None) -> bytes | None:
+    async def run():
+        restored = await answers.arestore(body, "default", request_id)
+        await events.drain()
+        return restored
+
+    return asyncio.run(run())
+
+
+def test_an_answer_comes_back_as_the_upstream_wrote_it_with_its_tokens_restored(redis_client):
+    masker.mask_texts([f"{EC2} in {VPC}"])
+    body = b'{\n  "id": "msg_01",\n  "content": [{"type": "text", "text": "AWS_EC2_001 runs in\\nAWS_VPC_001."}]\n}'
+
+    restored = restore(body)
+
+    assert restored == body.replace(b"AWS_EC2_001", EC2.encode()).replace(b"AWS_VPC_001", VPC.encode())
+
+
+def test_tokens_in_tool_inputs_are_restored_in_values_and_keys(redis_client):
+    masker.mask_texts([f"{EC2} in {VPC}"])
+    block = {"type": "tool_use", "id": "toolu_01", "name": "run", "input": {"AWS_VPC_001": ["AWS_EC2_001"]}}
+
+    restored = json.loads(restore(json.dumps({"content": [block]}).encode()))
+
+    assert restored["content"][0]["input"] == {VPC: [EC2]}
+    assert restored["content"][0]["id"] == "toolu_01"
+
+
+def test_an_original_is_written_back_json_escaped(redis_client):
+    tokens = store.get_or_create_tokens([("EC2", 'i-"quoted"\\path')]).tokens
+
+    restored = restore(json.dumps({"text": f"see {tokens[0]}."}).encode())
+
+    assert json.loads(restored) == {"text": 'see i-"quoted"\\path.'}
+
+
+def test_unknown_tokens_stay_and_the_event_counts_them_with_the_answers_size(redis_client):
+    masker.mask_texts([EC2])
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(events.CHANNELS[events.UNMASKING])
+    pubsub.get_message(timeout=1)
+    body = json.dumps({"text": "AWS_EC2_001, AWS_EC2_001 and AWS_EC2_404"}).encode()
+
+    restored = restore(body, request_id="req-9")
+
+    assert json.loads(restored) == {"text": f"{EC2}, {EC2} and AWS_EC2_404"}
+    event = json.loads(pubsub.get_message(timeout=5)["data"])
+    assert (event["request_id"], event["counts_by_kind"], event["unresolved"]) == ("req-9", {"ec2_instance": 2}, 1)
+    assert event["bytes"] == len(body)
+    pubsub.close()
+
+
+def test_an_answer_without_tokens_is_returned_as_it_is_and_an_undecidable_one_is_left_to_the_parser(redis_client):
+    body = b'{"text": "nothing to restore"}'
+
+    assert restore(body) is body
+    assert restore(b'{"text": "\\u0041WS_EC2_001"}') is None
+
+
+def test_restoring_fails_closed_when_redis_is_down(redis_server):
+    redis_server.stop()
+    try:
+        with pytest.raises(store.MaskingUnavailable):
+            restore(b'{"text": "AWS_EC2_001"}')
+    finally:
+        redis_server.start()
