@@ -17,7 +17,7 @@ import orjson
 
 from masking.masker import alookup_originals, apublish_proxy_unmasking
 from masking.store import TenantRef
-from masking.tokens import canonical_json_token, split_json_tokens
+from masking.tokens import split_json_tokens
 
 
 async def arestore(body: bytes, tenant: TenantRef, request_id: str | None) -> bytes | None:
@@ -27,15 +27,12 @@ async def arestore(body: bytes, tenant: TenantRef, request_id: str | None) -> by
     if parts is None or len(parts) == 1:
         return None if parts is None else body
     started = time.perf_counter()
-    found = [canonical_json_token(token) for token in parts[1::2]]
+    written = parts[1::2]
+    found = [(token.replace(b"\\", b"") if b"\\" in token else token).decode() for token in written]
     originals = await alookup_originals(list(dict.fromkeys(found)), tenant)
     escaped = {token: _json_string(original) for token, original in originals.items()}
-    restored: Counter = Counter()
-    for index, token in enumerate(found):
-        replacement = escaped.get(token)
-        if replacement is not None:
-            parts[2 * index + 1] = replacement
-            restored[token] += 1
+    parts[1::2] = [escaped.get(token, as_written) for token, as_written in zip(found, written, strict=True)]
+    restored = Counter(token for token in found if token in escaped)
     await apublish_proxy_unmasking(restored, len(found) - restored.total(), tenant, request_id, started, len(body))
     return b"".join(parts)
 

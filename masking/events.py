@@ -8,11 +8,11 @@ mappings are written, so masking stays one round trip.
 
 import asyncio
 import logging
+import random
 import threading
-import uuid
+import time
 import weakref
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 import orjson
 from redis.exceptions import RedisError
@@ -52,9 +52,9 @@ def build_event(
 ) -> dict:
     counts = dict(counts_by_kind or {})
     return {
-        "event_id": uuid.uuid4().hex,
+        "event_id": f"{random.getrandbits(128):032x}",  # an id, not a secret: a fifth of uuid4()'s cost
         "event_type": event_type,
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": _now(),
         "request_id": request_id,
         "tenant": tenant,
         "source": source,
@@ -65,6 +65,12 @@ def build_event(
         "duration_ms": round(duration_ms, 3),
         "bytes": bytes,
     }
+
+
+def _now() -> str:
+    """UTC now, ISO 8601 to the millisecond ("2026-11-26T02:30:32.377Z")."""
+    now = time.time()
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
 
 
 def failed_count() -> int:

@@ -214,13 +214,13 @@ class _Call:
         payload, finite = jsonbody.parse(body)
         slots = request_slots(payload)
         masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
-        tokens = list(dict.fromkeys(entity.token for entities in masked.entities for entity in entities))
-        if not tokens:  # nothing found (or every kind found is "off"): the body as the client wrote it
+        if not any(masked.entities):  # nothing found (or every kind found is "off"): the body as the client wrote it
             return body
         write_slots(slots, masked.texts)
         if isinstance(payload, dict) and payload.get("stream") is True:
             # The answer mostly names what the question did: fetch those originals in one MGET while the
             # upstream thinks, rather than one round trip per token as they stream by.
+            tokens = list(dict.fromkeys(entity.token for entities in masked.entities for entity in entities))
             self.prefetched = asyncio.create_task(self.cache.originals(tokens))
             self.prefetched.add_done_callback(_retrieved)  # unused when the upstream fails: never "never retrieved"
         return jsonbody.dump(payload, finite)

@@ -101,10 +101,12 @@ def split_json_tokens(document: bytes) -> list[bytes] | None:
     parts = _JSON_TOKEN_SPLIT.split(document)
     if len(parts) == 1:
         return parts
-    out = [parts[0]]
+    out, word = [parts[0]], _WORD_BYTES
     for i in range(1, len(parts), 2):
         before = out[-1]
-        if _word_before(before, len(out) > 1):  # "xAWS_EC2_001": part of a word, not a token
+        if before and before[-1] not in word:  # the usual case, decided inline
+            out += (parts[i], parts[i + 1])
+        elif _word_before(before, len(out) > 1):  # "xAWS_EC2_001": part of a word, not a token
             out[-1] = before + parts[i] + parts[i + 1]
         else:
             out += (parts[i], parts[i + 1])
