@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from masking.payload import block_slots, read_slots, response_slots, write_slots
-from masking.tokens import TOKEN_MAX_LEN, find_tokens
+from masking.tokens import TOKEN_MAX_LEN, canonical, split_tokens
 
 Lookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
 
@@ -36,10 +36,11 @@ _DELTA_SHAPES = (
     _DELTA_HEAD + b'{"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":"',
     _DELTA_HEAD + b'{"type": "content_block_delta", "index": %d, "delta": {"type": "%s", "%s": "',
 )
-# The rest of such an event, if its text can go out as it is: no line end; escapes but no \\u (which
-# could spell a letter); no "AWS"; not ending in "A" or "AW" (a token's start). Then the end of the
-# JSON and of the event. Possessive: a backslash always starts an escape pair, read left to right.
-_PLAIN_TEXT = re.compile(rb'(?:[^"\\\n\rA]++|\\["\\/bfnrt]|A(?!WS|W?"))*+"}}\n\n')
+# The text of such an event, if it can go out as it is: no line end; escapes but no \\u (which could
+# spell a letter); no "AWS"; not ending in "A" or "AW" (a token's start). The end of the JSON and of
+# the event follow it. Possessive: a backslash always starts an escape pair, read left to right.
+_PLAIN_TEXT = rb'(?:[^"\\\n\rA]++|\\["\\/bfnrt]|A(?!WS|W?"))*+'
+_END = b'"}}\n\n'
 _UNESCAPED = {ord("n"): "\n", ord("t"): "\t", ord("r"): "\r", ord("b"): "\b", ord("f"): "\f", ord("/"): "/"}
 _ASCII = [chr(byte) for byte in range(0x80)]
 # The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
@@ -107,6 +108,7 @@ class TokenCache:
         self.known: dict[str, str | None] = {}
         self.restored_counts: Counter[str] = Counter()  # occurrences restored, by token
         self.unresolved_count = 0  # occurrences left as they are
+        self._escaped: dict[str, str] = {}  # originals as they are written inside a JSON string
 
     async def originals(self, tokens: list[str]) -> dict[str, str | None]:
         missing = [t for t in dict.fromkeys(tokens) if t not in self.known]
@@ -127,26 +129,32 @@ class TokenCache:
         """`text` with its tokens replaced; `before` and `after` are its neighbours (token boundaries)."""
         if "AWS" not in text:  # a token restored lies within `text`
             return text
-        matches = [
-            m for m in find_tokens(before + text + after) if len(before) <= m.start and m.end <= len(before) + len(text)
-        ]
-        if not matches:
+        parts = split_tokens(before + text + after)  # [text, token, text, ..., token, text]
+        while len(parts) > 1 and len(parts[0]) < len(before):  # a token that starts in `before`: none
+            parts[:3] = ["".join(parts[:3])]
+        while len(parts) > 1 and len(parts[-1]) < len(after):  # one that ends in `after`: none
+            parts[-3:] = ["".join(parts[-3:])]
+        if len(parts) == 1:
             return text
+        parts[0], parts[-1] = parts[0][len(before) :], parts[-1][: len(parts[-1]) - len(after)]
+        tokens = [canonical(token) for token in parts[1::2]]
         originals = self.known
-        if any(m.token not in originals for m in matches):
-            originals = await self.originals([m.token for m in matches])
-        out, pos, shift = [], 0, len(before)
-        for match in matches:
-            original = originals.get(match.token)
+        if any(token not in originals for token in tokens):
+            originals = await self.originals(tokens)
+        for at, token in enumerate(tokens, 1):
+            original = originals.get(token)
             if original is None:
                 self.unresolved_count += 1
                 continue
-            self.restored_counts[match.token] += 1
-            out.append(text[pos : match.start - shift])
-            out.append(json.dumps(original, ensure_ascii=False)[1:-1] if json_escaped else original)
-            pos = match.end - shift
-        out.append(text[pos:])
-        return "".join(out)
+            self.restored_counts[token] += 1
+            if json_escaped:
+                original = self._escaped.get(original) or self._escape(original)
+            parts[2 * at - 1] = original
+        return "".join(parts)
+
+    def _escape(self, original: str) -> str:
+        escaped = self._escaped[original] = json.dumps(original, ensure_ascii=False)[1:-1]
+        return escaped
 
 
 def hold_start(text: str, before: str = "") -> int:
@@ -183,6 +191,21 @@ def _last_char(buf: bytes, start: int, stop: int) -> str:
     return _ASCII[last]
 
 
+_RUNS: dict[bytes, re.Pattern] = {}
+
+
+def _run_of(prefix: bytes) -> re.Pattern:
+    """A regex for a plain text and the end of its delta (framed by `prefix`), then for the deltas
+    like it that follow: group 1 is the first text, group 2 the last of the others not empty."""
+    run = _RUNS.get(prefix)
+    if run is None:
+        if len(_RUNS) >= 64:
+            _RUNS.clear()
+        others = b"(?:%s(?:%s|(%s)%s))*+" % (re.escape(prefix), _END, _PLAIN_TEXT, _END)
+        run = _RUNS[prefix] = re.compile(b"(%s)%s%s" % (_PLAIN_TEXT, _END, others))
+    return run
+
+
 class _Block:
     __slots__ = ("held", "last", "delta_type")
 
@@ -200,9 +223,10 @@ class StreamRestorer:
     the upstream sent it, byte for byte; only an event with something to restore, or a tail to hold
     back, is encoded again. The usual delta ("event: content_block_delta" and one data line) is read
     in place: once one delta of a block is parsed, the next ones (same framing up to the text) are
-    matched by one regex and relayed without a JSON parse when their text has no escape, no "AWS"
-    and no token start. Other events, and the events of a stream with carriage returns (CRLF or CR
-    line ends), take the general path (`SSEParser` rules), parsed only if they could hold a token."""
+    relayed without a JSON parse when their text has no \\u escape, no "AWS" and no token start, a
+    whole run of them matched by one regex. Other events, and the events of a stream with carriage
+    returns (CRLF or CR line ends), take the general path (`SSEParser` rules), parsed only if they
+    could hold a token."""
 
     def __init__(self, lookup: Lookup | TokenCache) -> None:
         self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
@@ -215,6 +239,7 @@ class StreamRestorer:
         self._prefix: bytes | None = None
         self._prefix_index = 0
         self._prefix_kind = ""
+        self._run: re.Pattern | None = None  # _run_of(self._prefix)
 
     async def feed(self, chunk: bytes) -> bytes:
         buf = self._pending + chunk if self._pending else chunk
@@ -226,21 +251,22 @@ class StreamRestorer:
             prefix = self._prefix
             known = prefix is not None and buf.startswith(prefix, pos)
             if known:
-                # A delta of the block seen last, in the upstream's own framing, its text from `start`:
-                # relayed as it is if that text has no escape and no token, and cannot end in one's start.
-                start = pos + len(prefix)
-                match = _PLAIN_TEXT.match(buf, start)
+                # Deltas of the block seen last, in the upstream's own framing, one after the other:
+                # relayed as they are while their texts have no \u escape and no token, and cannot
+                # end in one's start. One regex match takes the whole run.
+                block = self._blocks.get(self._prefix_index)
+                match = self._run.match(buf, pos + len(prefix)) if block is None or not block.held else None
                 if match is not None:
-                    block = self._blocks.get(self._prefix_index)
-                    if block is None or not block.held:
-                        if block is None:
-                            block = self._blocks[self._prefix_index] = _Block()
-                        block.delta_type = self._prefix_kind
-                        end = match.end()
-                        if end - 5 > start:
-                            block.last = _last_char(buf, start, end - 5)
-                        pos = scan = end
-                        continue
+                    if block is None:
+                        block = self._blocks[self._prefix_index] = _Block()
+                    block.delta_type = self._prefix_kind
+                    start, stop = match.span(2)
+                    if start < 0:
+                        start, stop = match.span(1)
+                    if stop > start:
+                        block.last = _last_char(buf, start, stop)
+                    pos = scan = match.end()
+                    continue
             if cr:
                 match = _EVENT_END.search(buf, scan)
                 if match is None:
@@ -319,6 +345,7 @@ class StreamRestorer:
                 prefix = shape % (index, kind.encode(), field.encode())
                 if buf.startswith(prefix, pos):
                     self._prefix, self._prefix_index, self._prefix_kind = prefix, index, kind
+                    self._run = _run_of(prefix)
                     break
         if "AWS" in text or text[-1:] == "A" or text[-2:] == "AW":
             return False

@@ -1,5 +1,6 @@
 import asyncio
 import json
+import random
 
 import pytest
 
@@ -352,3 +353,102 @@ def test_an_unfinished_last_event_is_relayed_and_a_held_tail_still_follows_it():
     out = restore([raw], dict_lookup(mapping))
     assert out.startswith(compact_delta(0, "see ") + b": the upstream stopped here\n\n")
     assert blocks_text(out) == "see i-0123456789abcdef0"
+
+
+# Pieces of delta texts: tokens whole and cut anywhere, what only looks like one, escapes (`\"`, `\\`,
+# line ends; `\u00e9` when the framing writes ASCII only, or every character), "A" and "AW" that may
+# start a token.
+TRICKY_MAPPING = {"AWS_EC2_001": "i-0123456789abcdef0", "AWS_VPC_002": 'vpc-"q"\\x\n', "AWS_EC2_0012": "ü✓"}
+TRICKY_PIECES = ["AWS_EC2_001", "AWS_VPC_002", "AWS_EC2_0012", "AWS_EC2_999", "AWS\\_EC2\\_001", "AWS_EC"]
+TRICKY_PIECES += ["AWS", "AW", "A", "WS_EC2_001", "2_001", "_001", "xA", "AWx", "x", " ", "é", "🚀", '"', "\\", "\n"]
+TRICKY_PIECES += ["\t", "/", "_", "1", "Z"]
+_KINDS = [("text_delta", "text"), ("thinking_delta", "thinking"), ("input_json_delta", "partial_json")]
+
+
+def reference_restore(text: str, json_escaped: bool) -> str:
+    """The tokens of a whole block's text replaced at once: what the client must read in the end."""
+    out, pos = [], 0
+    for match in find_tokens(text):
+        if (original := TRICKY_MAPPING.get(match.token)) is not None:
+            out += [
+                text[pos : match.start],
+                json.dumps(original, ensure_ascii=False)[1:-1] if json_escaped else original,
+            ]
+            pos = match.end
+    return "".join(out) + text[pos:]
+
+
+def tricky_stream(rng: random.Random, events: int) -> tuple[bytes, dict[int, str]]:
+    """Deltas of one to three interleaved blocks in a random framing, and each block's restored text."""
+    compact, ascii_only = rng.random() < 0.6, rng.random() < 0.3
+    separators = (",", ":") if compact else None
+
+    def framed(payload: dict) -> bytes:
+        if (delta := payload.get("delta")) and rng.random() < 0.1:  # the text's every character as \uXXXX
+            text = delta.pop(kinds[payload["index"]][1])
+            units = text.encode("utf-16-be")
+            data = json.dumps({**payload, "delta": {**delta, kinds[payload["index"]][1]: ""}}, separators=separators)
+            escaped = "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+            return f"event: {payload['type']}\ndata: {data[:-3]}{escaped}{data[-3:]}\n\n".encode()
+        data = json.dumps(payload, ensure_ascii=ascii_only, separators=separators)
+        return f"event: {payload['type']}\ndata: {data}\n\n".encode()
+
+    kinds = [rng.choice(_KINDS) for _ in range(rng.choice([1, 1, 2, 3]))]
+    out = [framed({"type": "content_block_start", "index": i, "content_block": {}}) for i in range(len(kinds))]
+    texts = [""] * len(kinds)
+    for _ in range(events):
+        index = rng.randrange(len(kinds)) if rng.random() < 0.3 else 0
+        size = rng.choice([0, 1, 2, 5, 12])
+        text = "".join(rng.choice(TRICKY_PIECES) if rng.random() < 0.4 else rng.choice("ab .") for _ in range(size))
+        kind, field = kinds[index]
+        texts[index] += text
+        out.append(framed({"type": "content_block_delta", "index": index, "delta": {"type": kind, field: text}}))
+        if rng.random() < 0.05:
+            out.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+    out += [framed({"type": "content_block_stop", "index": i}) for i in range(len(kinds))]
+    expected = {i: reference_restore(text, kinds[i][1] == "partial_json") for i, text in enumerate(texts)}
+    raw = b"".join(out)
+    return (raw.replace(b"\n", b"\r\n") if rng.random() < 0.15 else raw), expected
+
+
+def assert_tricky(raw: bytes, expected: dict[int, str], chunks: list[bytes]) -> None:
+    out = restore(chunks, dict_lookup(TRICKY_MAPPING))
+    got = {index: "".join(block.values()) for index, block in blocks_of(out).items()}
+    assert got == expected, (raw, chunks)
+
+
+def test_runs_of_deltas_restore_like_the_whole_text_at_once_however_framed_and_cut():
+    rng = random.Random(7)
+    for _ in range(400):
+        raw, expected = tricky_stream(rng, rng.randint(1, 30))
+        assert_tricky(raw, expected, [raw])
+        cuts = sorted(rng.sample(range(len(raw) + 1), rng.randint(1, 5)))
+        assert_tricky(raw, expected, [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)])
+    for _ in range(20):
+        raw, expected = tricky_stream(rng, 6)
+        assert_tricky(raw, expected, [raw[i : i + 1] for i in range(len(raw))])
+        for cut in range(len(raw) + 1):
+            assert_tricky(raw, expected, [raw[:cut], raw[cut:]])
+
+
+def test_a_run_of_plain_deltas_in_one_chunk_sets_the_left_boundary_from_its_last_text():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    for last, expected in [
+        ("xyz", "xyzAWS_EC2_001"),
+        ("xy ", "xy i-0123456789abcdef0"),
+        ("xy\\", "xy\\i-0123456789abcdef0"),
+    ]:
+        for empties in range(3):
+            pieces = ["a ", "b ", last] + [""] * empties + ["AWS_EC2_001 ok"]
+            assert blocks_text(restore([compact_answer(pieces)], dict_lookup(mapping))) == "a b " + expected + " ok"
+
+
+@pytest.mark.parametrize("token", ["AWS_EC2_001", "AWS\\_EC2\\_001"])
+def test_a_token_cut_anywhere_across_three_deltas_after_any_character_is_restored(token):
+    for before in ["", "x", " ", "\n", "\\", '"', "é"]:
+        for i in range(len(token) + 1):
+            for j in range(i, len(token) + 1):
+                pieces = ["a ", f"see{before}", token[:i], token[i:j], token[j:] + " ok", "b"]
+                expected = reference_restore("".join(pieces), False)
+                for raw in (compact_answer(pieces), compact_answer(pieces).replace(b"\n", b"\r\n")):
+                    assert blocks_text(restore([raw], dict_lookup(TRICKY_MAPPING))) == expected, pieces
