@@ -15,7 +15,7 @@ from collections import Counter
 
 import orjson
 
-from masking.masker import alookup_originals, apublish_proxy_unmasking
+from masking.masker import alookup_originals, publish_proxy_unmasking
 from masking.store import TenantRef
 from masking.tokens import split_json_tokens
 
@@ -33,7 +33,7 @@ async def arestore(body: bytes, tenant: TenantRef, request_id: str | None) -> by
     escaped = {token: _json_string(original) for token, original in originals.items()}
     parts[1::2] = [escaped.get(token, as_written) for token, as_written in zip(found, written, strict=True)]
     restored = Counter(token for token in found if token in escaped)
-    await apublish_proxy_unmasking(restored, len(found) - restored.total(), tenant, request_id, started, len(body))
+    publish_proxy_unmasking(restored, len(found) - restored.total(), tenant, request_id, started, len(body))
     return b"".join(parts)
 
 

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import orjson
 from redis.exceptions import RedisError
@@ -33,6 +33,8 @@ CHANNELS = {
     UNMASKING: CHANNEL_PREFIX + "unmasking",
     ALERT: CHANNEL_PREFIX + "alerts",
 }
+
+Built = tuple[dict, Mapping[str, int | float] | None]  # an event and the stats it adds
 
 _failed = 0
 _failed_lock = threading.Lock()
@@ -155,13 +157,33 @@ class _Outbox:
 
     def __init__(self) -> None:
         self.queued: list[tuple[dict, str, str]] = []  # (event, channel, JSON)
+        self.unbuilt: list[Callable[[], Built]] = []  # events to build once the request waits (publish_soon)
         self.wakeup = asyncio.Event()
         self.lock = asyncio.Lock()  # one batch in flight at a time; drain() waits for it
         self.task: asyncio.Task | None = None
 
     def take(self) -> list[tuple[dict, str, str]]:
+        self.build()
         taken, self.queued = self.queued, []
         return taken
+
+    def build(self) -> None:
+        unbuilt, self.unbuilt = self.unbuilt, []
+        for build in unbuilt:
+            try:
+                event, stats = build()
+            except Exception:  # a bug in building an event must not cost the request: count it
+                logger.exception("event not built")
+                _count_failure(None)
+                continue
+            self.queue(event, stats)
+
+    def queue(self, event: dict, stats: Mapping[str, int | float] | None) -> None:
+        if stats:
+            store.count_stats(stats)
+            counters.start_flushing()
+        self.queued.append((event, CHANNELS[event["event_type"]], _json(event)))
+        self.wakeup.set()
 
 
 # Events wait this long for a masked request's Redis read to take them along (masking.masker);
@@ -206,7 +228,7 @@ async def _publish_batch(batch: list[tuple[dict, str, str]]) -> None:
 def pending() -> int:
     """How many of this loop's events wait to be published."""
     box = _outboxes.get(asyncio.get_running_loop())
-    return len(box.queued) if box is not None else 0
+    return len(box.queued) + len(box.unbuilt) if box is not None else 0
 
 
 def take_queued() -> list[tuple[dict, str, str]]:
@@ -225,16 +247,27 @@ async def settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
         await _aobserve(event, published)
 
 
+def settle_soon(batch: list[tuple[dict, str, str]], replies: list) -> None:
+    """`settle()` once the caller next waits: off the path of the request that carried the batch."""
+    if batch:
+        asyncio.ensure_future(settle(batch, replies))
+
+
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
     """Fire and forget: returns at once. The event is queued and published within a few
     milliseconds, with the next masked request's Redis read or in a batch of its own; `stats` join
     the counters this loop writes about once a second (`masking.counters`)."""
-    if stats:
-        store.count_stats(stats)
-        counters.start_flushing()
+    _outbox().queue(event, stats)
+
+
+def publish_soon(build: Callable[[], Built]) -> None:
+    """`apublish_event(*build())`, with the event built once the caller next waits, which for the
+    proxy is while the upstream thinks or once the answer is sent: building an event, counting it
+    and writing its JSON then cost the request nothing on its way. `build()` must not raise."""
     box = _outbox()
-    box.queued.append((event, CHANNELS[event["event_type"]], _json(event)))
-    box.wakeup.set()
+    box.unbuilt.append(build)
+    if len(box.unbuilt) == 1:
+        asyncio.get_running_loop().call_soon(box.build)
 
 
 async def drain() -> None:

@@ -227,16 +227,16 @@ def _byte_size(texts: list[str]) -> int:
     return sum(len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")) for text in texts)
 
 
-def _masking_event(plan: _MaskPlan, tenant, source, request_id, started: float) -> dict:
+def _masking_event(plan: _MaskPlan, tenant, source, request_id, started: float, ended: float | None = None) -> dict:
     """The event the store publishes with the mappings (it adds `new_mappings`). Its duration is
-    the time up to the store call: the script's own time is not known before it runs."""
+    the time up to the store call (or `ended`): the script's own time is not known before it runs."""
     return events.build_event(
         events.MASKING,
         tenant=store.tenant_slug(tenant),
         source=source,
         request_id=request_id,
         counts_by_kind=plan.counts,
-        duration_ms=(time.perf_counter() - started) * 1000,
+        duration_ms=((ended or time.perf_counter()) - started) * 1000,
         bytes=sum(scanned.byte_size(text) for scanned, text in zip(plan.scanned, plan.texts, strict=True)),
     )
 
@@ -271,13 +271,19 @@ async def amask_texts(
     finally:
         if not epoch.done():
             epoch.cancel()
-    event = _masking_event(plan, tenant, source, request_id, started)
     slug = store.tenant_slug(tenant)
     known = cache.mappings.tokens(slug, plan.prefixes)
     if known is not None:
         result = _apply_masking(plan, store.StoredTokens(known, 0))
-        await events.apublish_event(event, store.mask_counters(plan.items, plan.counts))
+        ended = time.perf_counter()
+        events.publish_soon(
+            lambda: (
+                _masking_event(plan, tenant, source, request_id, started, ended),
+                store.mask_counters(plan.items, plan.counts),
+            )
+        )
         return result
+    event = _masking_event(plan, tenant, source, request_id, started)
     stored = await store.aget_or_create_tokens(plan.items, tenant, plan.counts, events.for_store(event))
     cache.mappings.remember(slug, list(plan.prefixes), stored.tokens, await store.attl_seconds(tenant))
     result = _apply_masking(plan, stored)
@@ -296,9 +302,9 @@ async def _epoch_with_queued_events() -> bytes:
     try:
         epoch, replies = await store.amapping_epoch([(channel, message) for _, channel, message in queued])
     except BaseException as exc:
-        await events.settle(queued, [exc] * len(queued))
+        events.settle_soon(queued, [exc] * len(queued))
         raise
-    await events.settle(queued, replies)
+    events.settle_soon(queued, replies)
     return epoch
 
 
@@ -395,25 +401,31 @@ async def aunmask_texts(
     return result
 
 
-async def apublish_proxy_unmasking(
+def publish_proxy_unmasking(
     restored: Counter, unresolved: int, tenant: store.TenantRef, request_id: str | None, started: float, size: int
 ) -> None:
     """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
-    as it streamed (masking.streaming): `size` is the answer's, in bytes as the upstream sent them."""
-    by_kind: Counter = Counter()
-    for token, count in restored.items():
-        by_kind[_kind_of(token)] += count
-    event = events.build_event(
-        events.UNMASKING,
-        tenant=store.tenant_slug(tenant),
-        source="proxy",
-        request_id=request_id,
-        counts_by_kind=by_kind,
-        unresolved=unresolved,
-        duration_ms=(time.perf_counter() - started) * 1000,
-        bytes=size,
-    )
-    await events.apublish_event(event, store.unmask_counters(sum(restored.values()), unresolved))
+    as it streamed (masking.streaming): `size` is the answer's, in bytes as the upstream sent them.
+    Built and published once the proxy next waits (events.publish_soon)."""
+    duration_ms = (time.perf_counter() - started) * 1000
+
+    def build() -> events.Built:
+        by_kind: Counter = Counter()
+        for token, count in restored.items():
+            by_kind[_kind_of(token)] += count
+        event = events.build_event(
+            events.UNMASKING,
+            tenant=store.tenant_slug(tenant),
+            source="proxy",
+            request_id=request_id,
+            counts_by_kind=by_kind,
+            unresolved=unresolved,
+            duration_ms=duration_ms,
+            bytes=size,
+        )
+        return event, store.unmask_counters(sum(restored.values()), unresolved)
+
+    events.publish_soon(build)
 
 
 # --- JSON documents: every string value, keys untouched ----------------------------------------------

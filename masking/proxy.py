@@ -12,9 +12,9 @@ upstream request. `with_proxy()` mounts it at `/v1/` in front of the Django site
 import asyncio
 import json
 import logging
+import random
 import time
 import traceback
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -26,14 +26,14 @@ from django.db import close_old_connections
 from masking import answers, jsonbody, upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
-from masking.masker import alookup_originals, amask_texts, apublish_proxy_unmasking, aunmask_texts
+from masking.masker import alookup_originals, amask_texts, aunmask_texts, publish_proxy_unmasking
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
 from masking.store import MaskingUnavailable, TenantRef, count_request
 from masking.streaming import StreamRestorer, TokenCache
 from masking.upstream import UpstreamError
-from monitoring.metrics import aobserve_upstream
+from monitoring.metrics import note_upstream
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class _Call:
         for name, value in scope["headers"]:
             name, value = name.decode("latin-1").lower(), value.decode("latin-1")
             self.headers[name] = f"{self.headers[name]}, {value}" if name in self.headers else value
-        self.request_id = uuid.uuid4().hex
+        self.request_id = f"{random.getrandbits(128):032x}"  # as uuid4().hex reads, at a fifth of its cost
         self.started = time.perf_counter()
         self.tenant: TenantRef = DEFAULT_TENANT
         self.cache = TokenCache(self._lookup)
@@ -166,7 +166,7 @@ class _Call:
         query = self.scope["query_string"].decode("latin-1")
         sent = time.perf_counter()
         response = await upstream.send(self.scope["path"], query, headers, body)
-        await aobserve_upstream(time.perf_counter() - sent)
+        asyncio.get_running_loop().call_soon(note_upstream, time.perf_counter() - sent)  # off the answer's way
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(response)
         return await self._restored(response)
@@ -276,7 +276,7 @@ class _Call:
             if restorer and (out := await restorer.finish()):
                 yield out
             if restorer:
-                await apublish_proxy_unmasking(
+                publish_proxy_unmasking(
                     self.cache.restored_counts,
                     self.cache.unresolved_count,
                     self.tenant,
@@ -300,8 +300,10 @@ class _Call:
             self.finished(status, upstream_error=failed)
 
     def finished(self, status: int, upstream_error: bool = False) -> None:
-        # In memory: this loop writes the counters to Redis about once a second (masking.counters).
-        count_request(status, (time.perf_counter() - self.started) * 1000, upstream_error)
+        # In memory, once the loop next turns (the answer on its way by then): this loop writes the
+        # counters to Redis about once a second (masking.counters).
+        duration_ms = (time.perf_counter() - self.started) * 1000
+        asyncio.get_running_loop().call_soon(count_request, status, duration_ms, upstream_error)
 
 
 async def _respond(answer: Answer, gone: asyncio.Task, send) -> None:

@@ -100,6 +100,11 @@ def observe_upstream(latency_s: float) -> None:
 
 
 async def aobserve_upstream(latency_s: float) -> None:
+    note_upstream(latency_s)
+
+
+def note_upstream(latency_s: float) -> None:
+    """`aobserve_upstream` for a caller in an event loop that will not wait for it (memory only)."""
     _add(_histogram("upstream_latency", max(latency_s, 0.0), UPSTREAM_BOUNDS_S))
     counters.start_flushing()
 

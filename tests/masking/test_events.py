@@ -118,6 +118,56 @@ def test_queued_events_ride_along_with_the_next_masked_requests_redis_read(redis
     assert [json.loads(raw)["request_id"] for _, raw in received] == ["earlier", "next"]
 
 
+def test_an_event_published_soon_is_built_only_once_the_caller_waits(redis_client, subscriber):
+    built = []
+
+    def build():
+        built.append("now")
+        return events.build_event(events.UNMASKING, tenant="default", source="proxy", request_id="soon"), None
+
+    async def run():
+        events.publish_soon(build)
+        before_waiting = (len(built), events.pending())
+        await asyncio.sleep(0)
+        after_waiting = len(built)
+        await events.drain()
+        return before_waiting, after_waiting, events.pending()
+
+    assert asyncio.run(run()) == ((0, 1), 1, 0)
+    assert json.loads(subscriber()[1])["request_id"] == "soon"
+
+
+def test_an_event_that_fails_to_build_is_counted_and_the_others_still_go(redis_client, subscriber):
+    before = events.failed_count()
+
+    def broken():
+        raise ValueError("a bug")
+
+    async def run():
+        events.publish_soon(broken)
+        events.publish_soon(lambda: (events.build_event(events.MASKING, tenant="default", source="proxy"), None))
+        await events.drain()
+
+    asyncio.run(run())
+    assert events.failed_count() == before + 1
+    assert subscriber()[0] == "aws-masker:events:masking"
+
+
+def test_a_remembered_request_publishes_its_masking_event_after_returning(redis_client, subscriber):
+    async def run():
+        await masker.amask_texts([TEXT], source="proxy")
+        await events.drain()
+        await masker.amask_texts([TEXT], source="proxy", request_id="again")  # every identifier remembered
+        queued = events.pending()
+        await events.drain()
+        return queued
+
+    assert asyncio.run(run()) == 1
+    subscriber()
+    event = json.loads(subscriber()[1])
+    assert (event["request_id"], event["new_mappings"], event["total"]) == ("again", 0, 3)
+
+
 def test_the_masking_event_is_published_by_the_mask_round_trip_itself(redis_client, subscriber):
     async def run():
         await masker.amask_texts([TEXT], source="proxy", request_id="r-1")
