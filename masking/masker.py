@@ -255,16 +255,29 @@ def mask_texts(
     return result
 
 
+def start_epoch_read() -> asyncio.Future:
+    """The mapping epoch's GET, sent as soon as the caller next waits: a caller that starts it early
+    (the proxy, before reading and parsing the body) hides the round trip behind its own work."""
+    epoch = asyncio.ensure_future(_epoch_with_queued_events())
+    epoch.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it
+    return epoch
+
+
 async def amask_texts(
-    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+    texts: list[str],
+    tenant: store.TenantRef = DEFAULT_TENANT,
+    source: str = "api",
+    request_id: str | None = None,
+    epoch: asyncio.Future | None = None,
 ) -> MaskResult:
     """`mask_texts` for the proxy: identifiers this worker has seen lately take no store script
-    (masking/cache.py); the mapping epoch is read while the texts are scanned, and fails closed."""
+    (masking/cache.py); the mapping epoch (`start_epoch_read()`, unless the caller started it) is
+    read while the texts are scanned, and fails closed."""
     started = time.perf_counter()
-    epoch = asyncio.ensure_future(_epoch_with_queued_events())
-    epoch.add_done_callback(_retrieved)  # its error is raised below, unless the scan failed first
-    try:
+    if epoch is None:
+        epoch = start_epoch_read()
         await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
+    try:
         await policy.arefresh()
         plan = _plan_masking(texts, tenant)
         cache.mappings.use_epoch(await epoch)

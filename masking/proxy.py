@@ -26,7 +26,7 @@ from django.db import close_old_connections
 from masking import answers, jsonbody, upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
-from masking.masker import alookup_originals, amask_texts, aunmask_texts, publish_proxy_unmasking
+from masking.masker import alookup_originals, amask_texts, aunmask_texts, publish_proxy_unmasking, start_epoch_read
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
@@ -121,6 +121,7 @@ class _Call:
         self.tenant: TenantRef = DEFAULT_TENANT
         self.cache = TokenCache(self._lookup)
         self.prefetched: asyncio.Task | None = None
+        self.epoch: asyncio.Future | None = None  # the mapping epoch's read, started before the body is read
         self.body_read = asyncio.Event()
 
     def answer(self, work: asyncio.Task) -> Answer | None:
@@ -159,6 +160,9 @@ class _Call:
         if self.scope["method"] != "POST":
             return _error_answer(HttpError(405, "invalid_request_error", "Only POST is allowed here."))
         credentials, limit = await self._authenticate()
+        if settings.PROXY_MASKING:  # the fail-closed Redis read goes out first; the body is read meanwhile
+            self.epoch = start_epoch_read()
+            await asyncio.sleep(0)
         body = await self._body(limit)
         if settings.PROXY_MASKING:
             body = await self._masked(body)
@@ -213,7 +217,10 @@ class _Call:
         """Every text of the request masked with one store round trip, or an exception: never the original."""
         payload, finite = jsonbody.parse(body)
         slots = request_slots(payload)
-        masked = await amask_texts(read_slots(slots), tenant=self.tenant, source="proxy", request_id=self.request_id)
+        texts = read_slots(slots)
+        masked = await amask_texts(
+            texts, tenant=self.tenant, source="proxy", request_id=self.request_id, epoch=self.epoch
+        )
         if not any(masked.entities):  # nothing found (or every kind found is "off"): the body as the client wrote it
             return body
         write_slots(slots, masked.texts)

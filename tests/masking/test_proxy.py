@@ -5,7 +5,7 @@ import time
 import httpx
 import pytest
 
-from masking import proxy
+from masking import proxy, store
 from masking.models import ApiClient, Tenant
 from masking.proxy import REQUEST_ID_HEADER
 from masking.store import alookup_originals
@@ -87,6 +87,25 @@ def test_a_json_answer_comes_back_in_the_upstreams_own_layout(gateway, upstream,
     response = gateway.post("/v1/messages", json=message(PROMPT), headers=headers(api_key))
 
     assert response.content == json.dumps(response.json(), indent=3).encode()
+
+
+def test_the_fail_closed_redis_read_goes_out_before_the_body_is_read(gateway, upstream, api_key, monkeypatch):
+    calls = []
+    read_epoch = store.amapping_epoch
+
+    async def recording(*args):
+        calls.append("epoch read")
+        return await read_epoch(*args)
+
+    async def body():
+        calls.append("body read")
+        yield json.dumps(message(PROMPT)).encode()
+
+    monkeypatch.setattr(store, "amapping_epoch", recording)
+    response = gateway.post("/v1/messages", content=body(), headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert calls == ["epoch read", "body read"]
 
 
 def test_model_ids_signatures_and_images_reach_the_upstream_unchanged(gateway, upstream, api_key):
