@@ -15,9 +15,9 @@ from collections import Counter
 
 import orjson
 
-from masking.masker import alookup_originals, publish_proxy_unmasking
 from masking.store import TenantRef
 from masking.tokens import split_json_tokens
+from masking.unmasker import alookup_originals, publish_proxy_unmasking
 
 
 async def arestore(body: bytes, tenant: TenantRef, request_id: str | None) -> bytes | None:

@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from masking import masker, ratelimit
+from masking import masker, ratelimit, unmasker
 from masking.auth import ApiKeyAuthentication, IsOperatorOrApiClient
 from masking.errors import InvalidPayload, PayloadTooLarge
 from masking.models import DEFAULT_TENANT, ApiClient, Tenant
@@ -138,7 +138,7 @@ class UnmaskView(_MaskingView):
         request.request_id = request_id_of(request)
         data = self.validated(request, tenant)
         if "text" in data:
-            result = masker.unmask_texts([data["text"]], tenant, "api", request.request_id)
+            result = unmasker.unmask_texts([data["text"]], tenant, "api", request.request_id)
             return Response({"text": result.texts[0], "unresolved": result.unresolved})
-        document, result = masker.unmask_json(data["json"], tenant, "api", request.request_id)
+        document, result = unmasker.unmask_json(data["json"], tenant, "api", request.request_id)
         return Response({"json": document, "unresolved": result.unresolved})

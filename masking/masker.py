@@ -1,4 +1,4 @@
-"""Mask and unmask texts: the service behind the REST API, the proxy and the CLI.
+"""Mask texts: the service behind the REST API, the proxy and the CLI (masking/unmasker.py restores them).
 
 One call scans every text, makes one store round trip, applies the tenant's policy per kind
 (mask, redact or leave), and publishes one event after the work is done (a masking event in the
@@ -14,13 +14,12 @@ import time
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import NamedTuple
 
 from masking import cache, events, policy, store
-from masking.engine import KINDS, Match, scan
+from masking.engine import Match, scan
 from masking.models import DEFAULT_TENANT
-from masking.tokens import canonical, redaction_marker, split_tokens
+from masking.tokens import redaction_marker
 
 
 class Entity(NamedTuple):
@@ -38,13 +37,6 @@ class MaskResult:
     entities: list[list[Entity]]  # per text
     counts_by_kind: dict[str, int]
     new_mappings: int
-
-
-@dataclass(slots=True)
-class UnmaskResult:
-    texts: list[str]
-    unresolved: list[str]  # tokens not found for this tenant, each once, in order of appearance
-    restored: int = 0
 
 
 @dataclass(slots=True)
@@ -76,7 +68,7 @@ class _Scanned:
 
     def byte_size(self, text: str) -> int:
         if self.size is None:
-            self.size = _byte_size([text])
+            self.size = byte_size([text])
         return self.size
 
     def twelve_digit_runs(self, text: str) -> list[tuple[int, int]]:
@@ -223,7 +215,8 @@ def _apply_masking(plan: _MaskPlan, stored: store.StoredTokens) -> MaskResult:
     )
 
 
-def _byte_size(texts: list[str]) -> int:
+def byte_size(texts: list[str]) -> int:
+    """The texts' size in UTF-8 bytes (what the events report)."""
     return sum(len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")) for text in texts)
 
 
@@ -321,132 +314,12 @@ async def _epoch_with_queued_events() -> bytes:
     return epoch
 
 
-async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[str, str]:
-    """token -> original, from what this worker remembers (masking/cache.py), else from the store."""
-    slug = store.tenant_slug(tenant)
-    found = cache.mappings.originals(slug, tokens)
-    missing = [token for token in tokens if token not in found]
-    if missing:
-        stored = await store.alookup_originals(missing, tenant)
-        cache.mappings.remember_originals(slug, stored, await store.attl_seconds(tenant))
-        found.update(stored)
-    return found
-
-
-# --- unmask ----------------------------------------------------------------------------------------
-
-_KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
-
-
-@lru_cache(maxsize=4096)  # an answer names the same few tokens many times
-def _kind_of(token: str) -> str:
-    prefix = token[len("AWS_") : token.rindex("_")]
-    return _KIND_BY_PREFIX.get(prefix, prefix.lower())
-
-
-def _find_all(texts: list[str]) -> tuple[list[list[str]], list[str]]:
-    """Each text cut around its tokens, and every token named, once each, in order of appearance."""
-    pieces = [split_tokens(text) for text in texts]
-    unique = dict.fromkeys(canonical(token) for parts in pieces for token in parts[1::2])
-    return pieces, list(unique)
-
-
-def _apply_unmasking(pieces: list[list[str]], unique, originals) -> tuple[UnmaskResult, Counter, int]:
-    restored_tokens: Counter = Counter()
-    unresolved_count = 0
-    texts = []
-    for parts in pieces:  # [text, token, text, ...]: each token replaced in place, then joined
-        for i in range(1, len(parts), 2):
-            token = canonical(parts[i])
-            original = originals.get(token)
-            if original is None:
-                unresolved_count += 1
-            else:
-                restored_tokens[token] += 1
-                parts[i] = original
-        texts.append(parts[0] if len(parts) == 1 else "".join(parts))
-    restored_by_kind: Counter = Counter()
-    for token, count in restored_tokens.items():
-        restored_by_kind[_kind_of(token)] += count
-    result = UnmaskResult(
-        texts=texts,
-        unresolved=[token for token in unique if token not in originals],
-        restored=sum(restored_tokens.values()),
-    )
-    return result, restored_by_kind, unresolved_count
-
-
-def _unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started) -> tuple[dict, dict]:
-    event = events.build_event(
-        events.UNMASKING,
-        tenant=store.tenant_slug(tenant),
-        source=source,
-        request_id=request_id,
-        counts_by_kind=by_kind,
-        unresolved=unresolved,
-        duration_ms=(time.perf_counter() - started) * 1000,
-        bytes=_byte_size(texts),
-    )
-    return event, store.unmask_counters(result.restored, unresolved)
-
-
-def unmask_texts(
-    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
-) -> UnmaskResult:
-    """Restore every token this tenant owns; unknown tokens stay as they are and are reported."""
-    started = time.perf_counter()
-    pieces, unique = _find_all(texts)
-    result, by_kind, unresolved = _apply_unmasking(pieces, unique, store.lookup_originals(unique, tenant))
-    events.publish_event(*_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started))
-    return result
-
-
-async def aunmask_texts(
-    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
-) -> UnmaskResult:
-    started = time.perf_counter()
-    pieces, unique = _find_all(texts)
-    originals = await alookup_originals(unique, tenant)
-    result, by_kind, unresolved = _apply_unmasking(pieces, unique, originals)
-    await events.apublish_event(
-        *_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started)
-    )
-    return result
-
-
-def publish_proxy_unmasking(
-    restored: Counter, unresolved: int, tenant: store.TenantRef, request_id: str | None, started: float, size: int
-) -> None:
-    """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
-    as it streamed (masking.streaming): `size` is the answer's, in bytes as the upstream sent them.
-    Built and published once the proxy next waits (events.publish_soon)."""
-    duration_ms = (time.perf_counter() - started) * 1000
-
-    def build() -> events.Built:
-        by_kind: Counter = Counter()
-        for token, count in restored.items():
-            by_kind[_kind_of(token)] += count
-        event = events.build_event(
-            events.UNMASKING,
-            tenant=store.tenant_slug(tenant),
-            source="proxy",
-            request_id=request_id,
-            counts_by_kind=by_kind,
-            unresolved=unresolved,
-            duration_ms=duration_ms,
-            bytes=size,
-        )
-        return event, store.unmask_counters(sum(restored.values()), unresolved)
-
-    events.publish_soon(build)
-
-
 # --- JSON documents: every string value, keys untouched ----------------------------------------------
 
 JsonPath = tuple[str | int, ...]
 
 
-def _string_slots(document) -> tuple[list, list[tuple[dict | list, str | int, JsonPath]]]:
+def string_slots(document) -> tuple[list, list[tuple[dict | list, str | int, JsonPath]]]:
     """Where the strings are, in document order. Iterative: a deeply nested document cannot overflow."""
     holder = [document]
     slots, stack = [], [(holder, 0, ())]
@@ -462,7 +335,7 @@ def _string_slots(document) -> tuple[list, list[tuple[dict | list, str | int, Js
     return holder, slots
 
 
-def _replaced(holder: list, slots: list, texts: list[str]):
+def with_strings(holder: list, slots: list, texts: list[str]):
     for (container, key, _), text in zip(slots, texts, strict=True):
         container[key] = text
     return holder[0]
@@ -470,12 +343,6 @@ def _replaced(holder: list, slots: list, texts: list[str]):
 
 def mask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, MaskResult, list]:
     """Mask every string value of a parsed JSON document (changed in place); also returns each string's path."""
-    holder, slots = _string_slots(document)
+    holder, slots = string_slots(document)
     result = mask_texts([container[key] for container, key, _ in slots], tenant, source, request_id)
-    return _replaced(holder, slots, result.texts), result, [path for _, _, path in slots]
-
-
-def unmask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, UnmaskResult]:
-    holder, slots = _string_slots(document)
-    result = unmask_texts([container[key] for container, key, _ in slots], tenant, source, request_id)
-    return _replaced(holder, slots, result.texts), result
+    return with_strings(holder, slots, result.texts), result, [path for _, _, path in slots]

@@ -26,12 +26,13 @@ from django.db import close_old_connections
 from masking import answers, jsonbody, upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
-from masking.masker import alookup_originals, amask_texts, aunmask_texts, publish_proxy_unmasking, start_epoch_read
+from masking.masker import amask_texts, start_epoch_read
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
 from masking.store import MaskingUnavailable, TenantRef, count_request
 from masking.streaming import StreamRestorer, TokenCache
+from masking.unmasker import alookup_originals, aunmask_texts, publish_proxy_unmasking
 from masking.upstream import UpstreamError
 from monitoring.metrics import note_upstream
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from masking import cache, mappings, masker, policy
+from masking import cache, mappings, masker, policy, unmasker
 from masking.cache import MappingCache, ScanCache
 from masking.store import EPOCH_KEY
 from tests.masking.gateway import headers, message
@@ -217,4 +217,4 @@ def test_a_remembered_text_gets_the_tokens_its_identifiers_have_now(redis_client
     second = masker.mask_texts([PROMPT]).texts[0]
 
     assert token not in second
-    assert masker.unmask_texts([second]).texts == [PROMPT]
+    assert unmasker.unmask_texts([second]).texts == [PROMPT]

@@ -1,6 +1,6 @@
 import pytest
 
-from masking import custom_rules, masker, policy
+from masking import custom_rules, masker, policy, unmasker
 from masking.models import CustomRule, KindPolicy, Tenant
 
 ADD = "/admin/masking/customrule/add/"
@@ -173,7 +173,7 @@ def test_an_enabled_rule_masks_and_restores_through_the_masker(add_rule):
     add_rule()
     masked = masker.mask_texts(["Ticket OPS-4321 covers i-0123456789abcdef0"]).texts[0]
     assert masked == "Ticket AWS_OPS_001 covers AWS_EC2_001"
-    assert masker.unmask_texts([masked]).texts == ["Ticket OPS-4321 covers i-0123456789abcdef0"]
+    assert unmasker.unmask_texts([masked]).texts == ["Ticket OPS-4321 covers i-0123456789abcdef0"]
 
 
 @pytest.mark.django_db

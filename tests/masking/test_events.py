@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from masking import events, masker
+from masking import events, masker, unmasker
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +70,7 @@ def test_unmasking_publishes_one_event_with_restored_and_unresolved_counts(redis
     masked = masker.mask_texts([TEXT]).texts
     subscriber()
 
-    masker.unmask_texts([masked[0] + " AWS_EC2_404"], request_id="req-2")
+    unmasker.unmask_texts([masked[0] + " AWS_EC2_404"], request_id="req-2")
 
     channel, raw = subscriber()
     event = json.loads(raw)
@@ -83,7 +83,7 @@ def test_unmasking_publishes_one_event_with_restored_and_unresolved_counts(redis
 
 def test_the_async_unmasking_publish_returns_at_once_and_is_delivered_in_the_background(redis_client, subscriber):
     async def run():
-        await masker.aunmask_texts(["AWS_EC2_001"], source="proxy")
+        await unmasker.aunmask_texts(["AWS_EC2_001"], source="proxy")
         queued = events.pending()
         await events.drain()
         return queued, events.pending()
@@ -222,7 +222,7 @@ def test_a_plain_redis_cli_subscriber_receives_the_events(redis_server, redis_cl
 
 def test_each_operation_reports_its_duration_and_publish_outcome_to_the_metrics(redis_client, monkeypatch):
     masker.mask_texts([TEXT], source="cli")
-    masker.unmask_texts(["AWS_EC2_001"])
+    unmasker.unmask_texts(["AWS_EC2_001"])
 
     observed = {k.decode(): float(v) for k, v in redis_client.hgetall("aws:metrics:counts").items()}
     assert observed["masking_duration:cli:count"] == 1

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from masking import events, masker, policy, store
+from masking import events, masker, policy, store, unmasker
 from masking.models import Tenant
 from masking.store import MaskingUnavailable
 
@@ -38,7 +38,7 @@ def test_it_replaces_each_identifier_with_its_token_and_reports_where_it_put_the
 def test_unmasking_a_masked_text_gives_back_the_original_byte_for_byte(redis_client):
     masked = masker.mask_texts([TEXT, "nothing here", ""]).texts
 
-    restored = masker.unmask_texts(masked)
+    restored = unmasker.unmask_texts(masked)
 
     assert restored.texts == [TEXT, "nothing here", ""]
     assert restored.unresolved == []
@@ -48,7 +48,7 @@ def test_unmasking_a_masked_text_gives_back_the_original_byte_for_byte(redis_cli
 def test_masking_the_restored_text_again_gives_the_same_masked_text(redis_client):
     masked = masker.mask_texts([TEXT]).texts
 
-    again = masker.mask_texts(masker.unmask_texts(masked).texts)
+    again = masker.mask_texts(unmasker.unmask_texts(masked).texts)
 
     assert again.texts == masked
     assert again.new_mappings == 0
@@ -77,7 +77,7 @@ def test_it_leaves_kinds_whose_policy_is_off_untouched(redis_client, monkeypatch
 def test_unknown_tokens_are_kept_and_reported_once_each(redis_client):
     masker.mask_texts([EC2])
 
-    result = masker.unmask_texts(["AWS_EC2_001 and AWS_EC2_777, AWS_EC2_777"])
+    result = unmasker.unmask_texts(["AWS_EC2_001 and AWS_EC2_777, AWS_EC2_777"])
 
     assert result.texts == [f"{EC2} and AWS_EC2_777, AWS_EC2_777"]
     assert result.unresolved == ["AWS_EC2_777"]
@@ -86,15 +86,15 @@ def test_unknown_tokens_are_kept_and_reported_once_each(redis_client):
 def test_markdown_escaped_tokens_are_restored_too(redis_client):
     masker.mask_texts([EC2])
 
-    assert masker.unmask_texts([r"see AWS\_EC2\_001"]).texts == [f"see {EC2}"]
+    assert unmasker.unmask_texts([r"see AWS\_EC2\_001"]).texts == [f"see {EC2}"]
 
 
 def test_a_token_is_only_restored_for_the_tenant_that_owns_it(redis_client):
     team = Tenant.objects.create(slug="team-b", name="Team B")
     masked = masker.mask_texts([EC2], team).texts
 
-    assert masker.unmask_texts(masked).unresolved == ["AWS_EC2_001"]
-    assert masker.unmask_texts(masked, team).texts == [EC2]
+    assert unmasker.unmask_texts(masked).unresolved == ["AWS_EC2_001"]
+    assert unmasker.unmask_texts(masked, team).texts == [EC2]
 
 
 def test_it_masks_every_string_value_of_a_json_document_but_not_its_keys(redis_client):
@@ -105,7 +105,7 @@ def test_it_masks_every_string_value_of_a_json_document_but_not_its_keys(redis_c
     assert masked == {EC2: ["AWS_VPC_001", 3, None, {"note": "on AWS_EC2_001"}], "ok": True}
     assert paths == [(EC2, 0), (EC2, 3, "note")]
     assert [[e.token for e in found] for found in result.entities] == [["AWS_VPC_001"], ["AWS_EC2_001"]]
-    restored, unmasked = masker.unmask_json(masked)
+    restored, unmasked = unmasker.unmask_json(masked)
     assert restored == {EC2: [VPC, 3, None, {"note": f"on {EC2}"}], "ok": True}
     assert unmasked.unresolved == []
 
@@ -126,7 +126,7 @@ def test_a_json_document_nested_far_deeper_than_the_recursion_limit_is_masked(re
 def test_the_async_service_masks_and_restores_like_the_sync_one(redis_client):
     async def run():
         masked = await masker.amask_texts([TEXT], source="proxy")
-        restored = await masker.aunmask_texts(masked.texts, source="proxy")
+        restored = await unmasker.aunmask_texts(masked.texts, source="proxy")
         await events.drain()
         return masked, restored
 
@@ -142,7 +142,7 @@ def test_it_refuses_to_mask_or_unmask_when_redis_is_down(redis_server):
     with pytest.raises(MaskingUnavailable):
         masker.mask_texts([TEXT])
     with pytest.raises(MaskingUnavailable):
-        masker.unmask_texts(["AWS_EC2_001"])
+        unmasker.unmask_texts(["AWS_EC2_001"])
     with pytest.raises(MaskingUnavailable):
         asyncio.run(masker.amask_texts([TEXT]))
 
@@ -150,7 +150,7 @@ def test_it_refuses_to_mask_or_unmask_when_redis_is_down(redis_server):
 def test_unmasking_counts_restored_and_unresolved_tokens(redis_client):
     masker.mask_texts([EC2])
 
-    masker.unmask_texts(["AWS_EC2_001 AWS_EC2_001 AWS_VPC_404"])
+    unmasker.unmask_texts(["AWS_EC2_001 AWS_EC2_001 AWS_VPC_404"])
 
     counts = {k.decode(): int(v) for k, v in redis_client.hgetall(store.COUNTS_KEY).items()}
     assert counts["unmask_operations"] == 1
@@ -166,7 +166,7 @@ def test_an_account_seen_in_an_arn_is_masked_where_it_stands_bare_too(redis_clie
     assert "123456789012" not in joined and "555555555555" in joined
     account_token = redis_client.get("aws:mask:123456789012").decode()
     assert result.texts[1] == f"Owned by {account_token}; order 555555555555 is unrelated."
-    assert masker.unmask_texts(result.texts).texts == texts
+    assert unmasker.unmask_texts(result.texts).texts == texts
     assert masker.mask_texts(texts).texts == result.texts
 
 

@@ -3,7 +3,7 @@ Claude upstream, which answers by echoing the prompt: the "model's answer" carri
 
 import pytest
 
-from masking import masker, store
+from masking import masker, store, unmasker
 from masking.models import ApiClient, Tenant
 from tests.masking.gateway import gateway, headers, message, upstream  # noqa: F401 - fixtures
 
@@ -52,8 +52,8 @@ def test_a_token_of_tenant_a_is_never_restored_for_tenant_b(gateway, upstream, k
 
 def test_unmasking_through_the_service_stays_within_the_tenant(keys):
     blue_token = masker.mask_texts([EC2], tenant="blue").texts[0]
-    assert masker.unmask_texts([blue_token], tenant="blue").texts == [EC2]
-    green = masker.unmask_texts([blue_token], tenant="green")
+    assert unmasker.unmask_texts([blue_token], tenant="blue").texts == [EC2]
+    green = unmasker.unmask_texts([blue_token], tenant="green")
     assert green.texts == [blue_token] and green.unresolved == [blue_token]
     assert store.lookup_originals([blue_token], "default") == {}
 

@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from masking.masker import mask_texts, unmask_texts
+from masking.masker import mask_texts
+from masking.unmasker import unmask_texts
 from monitoring import backups, rdb
 from monitoring.models import BackupRecord, TaskRun
 from monitoring.tasks import backup_redis

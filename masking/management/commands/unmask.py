@@ -1,4 +1,4 @@
-from masking import masker
+from masking import unmasker
 from masking.cli import StdinTextCommand
 
 
@@ -7,7 +7,7 @@ class Command(StdinTextCommand):
     operation = "unmasking"
 
     def transform(self, text, tenant):
-        result = masker.unmask_texts([text], tenant, source="cli")
+        result = unmasker.unmask_texts([text], tenant, source="cli")
         if result.unresolved:
             self.stderr.write(f"{len(result.unresolved)} token(s) not found, left as they are")
         return result.texts[0]

@@ -1,0 +1,149 @@
+"""Unmask texts: tokens back to their originals, for the REST API, the CLI and the proxy.
+
+Unknown tokens (another tenant's, expired, revoked, or never issued) stay as they are and are
+reported. One call makes one store round trip at most (the proxy's async calls first use what the
+worker remembers, masking/cache.py) and publishes one unmasking event with counts by kind, never an
+original.
+"""
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from masking import cache, events, store
+from masking.engine import KINDS
+from masking.masker import byte_size, string_slots, with_strings
+from masking.models import DEFAULT_TENANT
+from masking.tokens import canonical, split_tokens
+
+
+@dataclass(slots=True)
+class UnmaskResult:
+    texts: list[str]
+    unresolved: list[str]  # tokens not found for this tenant, each once, in order of appearance
+    restored: int = 0
+
+
+async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[str, str]:
+    """token -> original, from what this worker remembers (masking/cache.py), else from the store."""
+    slug = store.tenant_slug(tenant)
+    found = cache.mappings.originals(slug, tokens)
+    missing = [token for token in tokens if token not in found]
+    if missing:
+        stored = await store.alookup_originals(missing, tenant)
+        cache.mappings.remember_originals(slug, stored, await store.attl_seconds(tenant))
+        found.update(stored)
+    return found
+
+
+_KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
+
+
+@lru_cache(maxsize=4096)  # an answer names the same few tokens many times
+def _kind_of(token: str) -> str:
+    prefix = token[len("AWS_") : token.rindex("_")]
+    return _KIND_BY_PREFIX.get(prefix, prefix.lower())
+
+
+def _find_all(texts: list[str]) -> tuple[list[list[str]], list[str]]:
+    """Each text cut around its tokens, and every token named, once each, in order of appearance."""
+    pieces = [split_tokens(text) for text in texts]
+    unique = dict.fromkeys(canonical(token) for parts in pieces for token in parts[1::2])
+    return pieces, list(unique)
+
+
+def _apply_unmasking(pieces: list[list[str]], unique, originals) -> tuple[UnmaskResult, Counter, int]:
+    restored_tokens: Counter = Counter()
+    unresolved_count = 0
+    texts = []
+    for parts in pieces:  # [text, token, text, ...]: each token replaced in place, then joined
+        for i in range(1, len(parts), 2):
+            token = canonical(parts[i])
+            original = originals.get(token)
+            if original is None:
+                unresolved_count += 1
+            else:
+                restored_tokens[token] += 1
+                parts[i] = original
+        texts.append(parts[0] if len(parts) == 1 else "".join(parts))
+    restored_by_kind: Counter = Counter()
+    for token, count in restored_tokens.items():
+        restored_by_kind[_kind_of(token)] += count
+    result = UnmaskResult(
+        texts=texts,
+        unresolved=[token for token in unique if token not in originals],
+        restored=sum(restored_tokens.values()),
+    )
+    return result, restored_by_kind, unresolved_count
+
+
+def _unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started) -> tuple[dict, dict]:
+    event = events.build_event(
+        events.UNMASKING,
+        tenant=store.tenant_slug(tenant),
+        source=source,
+        request_id=request_id,
+        counts_by_kind=by_kind,
+        unresolved=unresolved,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        bytes=byte_size(texts),
+    )
+    return event, store.unmask_counters(result.restored, unresolved)
+
+
+def unmask_texts(
+    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+) -> UnmaskResult:
+    """Restore every token this tenant owns; unknown tokens stay as they are and are reported."""
+    started = time.perf_counter()
+    pieces, unique = _find_all(texts)
+    result, by_kind, unresolved = _apply_unmasking(pieces, unique, store.lookup_originals(unique, tenant))
+    events.publish_event(*_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started))
+    return result
+
+
+async def aunmask_texts(
+    texts: list[str], tenant: store.TenantRef = DEFAULT_TENANT, source: str = "api", request_id: str | None = None
+) -> UnmaskResult:
+    started = time.perf_counter()
+    pieces, unique = _find_all(texts)
+    originals = await alookup_originals(unique, tenant)
+    result, by_kind, unresolved = _apply_unmasking(pieces, unique, originals)
+    await events.apublish_event(
+        *_unmasking_event(result, by_kind, unresolved, texts, tenant, source, request_id, started)
+    )
+    return result
+
+
+def publish_proxy_unmasking(
+    restored: Counter, unresolved: int, tenant: store.TenantRef, request_id: str | None, started: float, size: int
+) -> None:
+    """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
+    as it streamed (masking.streaming): `size` is the answer's, in bytes as the upstream sent them.
+    Built and published once the proxy next waits (events.publish_soon)."""
+    duration_ms = (time.perf_counter() - started) * 1000
+
+    def build() -> events.Built:
+        by_kind: Counter = Counter()
+        for token, count in restored.items():
+            by_kind[_kind_of(token)] += count
+        event = events.build_event(
+            events.UNMASKING,
+            tenant=store.tenant_slug(tenant),
+            source="proxy",
+            request_id=request_id,
+            counts_by_kind=by_kind,
+            unresolved=unresolved,
+            duration_ms=duration_ms,
+            bytes=size,
+        )
+        return event, store.unmask_counters(sum(restored.values()), unresolved)
+
+    events.publish_soon(build)
+
+
+def unmask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, UnmaskResult]:
+    holder, slots = string_slots(document)
+    result = unmask_texts([container[key] for container, key, _ in slots], tenant, source, request_id)
+    return with_strings(holder, slots, result.texts), result
