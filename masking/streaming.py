@@ -6,6 +6,7 @@ still become a token (at most a token's length) and sends everything before it a
 is released as soon as it cannot be a token any more, and at `content_block_stop` at the latest."""
 
 import codecs
+import functools
 import json
 import re
 from collections import Counter
@@ -137,9 +138,9 @@ class TokenCache:
         if len(parts) == 1:
             return text
         parts[0], parts[-1] = parts[0][len(before) :], parts[-1][: len(parts[-1]) - len(after)]
-        tokens = [canonical(token) for token in parts[1::2]]
+        tokens = [canonical(token) for token in parts[1::2]] if "\\" in text else parts[1::2]
         originals = self.known
-        if any(token not in originals for token in tokens):
+        if not all(map(originals.__contains__, tokens)):
             originals = await self.originals(tokens)
         for at, token in enumerate(tokens, 1):
             original = originals.get(token)
@@ -148,13 +149,11 @@ class TokenCache:
                 continue
             self.restored_counts[token] += 1
             if json_escaped:
-                original = self._escaped.get(original) or self._escape(original)
+                if original not in self._escaped:
+                    self._escaped[original] = json.dumps(original, ensure_ascii=False)[1:-1]
+                original = self._escaped[original]
             parts[2 * at - 1] = original
         return "".join(parts)
-
-    def _escape(self, original: str) -> str:
-        escaped = self._escaped[original] = json.dumps(original, ensure_ascii=False)[1:-1]
-        return escaped
 
 
 def hold_start(text: str, before: str = "") -> int:
@@ -191,19 +190,12 @@ def _last_char(buf: bytes, start: int, stop: int) -> str:
     return _ASCII[last]
 
 
-_RUNS: dict[bytes, re.Pattern] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _run_of(prefix: bytes) -> re.Pattern:
     """A regex for a plain text and the end of its delta (framed by `prefix`), then for the deltas
     like it that follow: group 1 is the first text, group 2 the last of the others not empty."""
-    run = _RUNS.get(prefix)
-    if run is None:
-        if len(_RUNS) >= 64:
-            _RUNS.clear()
-        others = b"(?:%s(?:%s|(%s)%s))*+" % (re.escape(prefix), _END, _PLAIN_TEXT, _END)
-        run = _RUNS[prefix] = re.compile(b"(%s)%s%s" % (_PLAIN_TEXT, _END, others))
-    return run
+    others = b"(?:%s(?:%s|(%s)%s))*+" % (re.escape(prefix), _END, _PLAIN_TEXT, _END)
+    return re.compile(b"(%s)%s%s" % (_PLAIN_TEXT, _END, others))
 
 
 class _Block:
