@@ -40,7 +40,9 @@ _DELTA_SHAPES = (
 # The text of such an event, if it can go out as it is: no line end; escapes but no \\u (which could
 # spell a letter); no "AWS"; not ending in "A" or "AW" (a token's start). The end of the JSON and of
 # the event follow it. Possessive: a backslash always starts an escape pair, read left to right.
-_PLAIN_TEXT = rb'(?:[^"\\\n\rA]++|\\["\\/bfnrt]|A(?!WS|W?"))*+'
+# _OTHER is [^"\\\n\rA] written as ranges, which the regex engine tests faster.
+_OTHER = rb"[\x00-\t\x0b\x0c\x0e-!#-@B-\[\]-\xff]*+"
+_PLAIN_TEXT = rb'%s(?:(?:\\["\\/bfnrt]|A(?!WS|W?"))%s)*+' % (_OTHER, _OTHER)
 _END = b'"}}\n\n'
 _UNESCAPED = {ord("n"): "\n", ord("t"): "\t", ord("r"): "\r", ord("b"): "\b", ord("f"): "\f", ord("/"): "/"}
 _ASCII = [chr(byte) for byte in range(0x80)]
@@ -275,7 +277,7 @@ class StreamRestorer:
                 except orjson.JSONDecodeError:
                     replaced = await self._general(buf[pos:end])
                 else:
-                    if self._unchanged_delta(payload, None if known else buf, pos):
+                    if not known and self._unchanged_delta(payload, buf, pos):  # known: the regex refused it
                         replaced = None
                     elif type(payload) is dict and payload.get("type") == "content_block_delta":
                         replaced = await self._delta(_DELTA, buf[pos + _DATA_AT : end - 2], payload)
@@ -317,7 +319,7 @@ class StreamRestorer:
                 out.append(flushed)
         return b"".join(out)
 
-    def _unchanged_delta(self, payload, buf: bytes | None, pos: int) -> bool:
+    def _unchanged_delta(self, payload, buf: bytes, pos: int) -> bool:
         """A text delta with no token and none starting in a block that holds nothing back: the
         event goes out as it came (its block's state is updated here). The delta's framing is
         remembered when it is the usual one, so that the next deltas of its block are read in place."""
@@ -332,7 +334,7 @@ class StreamRestorer:
         if type(text) is not str:
             return False
         index = payload.get("index")
-        if buf is not None and type(index) is int:
+        if type(index) is int:
             for shape in _DELTA_SHAPES:
                 prefix = shape % (index, kind.encode(), field.encode())
                 if buf.startswith(prefix, pos):

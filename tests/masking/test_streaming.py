@@ -452,3 +452,15 @@ def test_a_token_cut_anywhere_across_three_deltas_after_any_character_is_restore
                 expected = reference_restore("".join(pieces), False)
                 for raw in (compact_answer(pieces), compact_answer(pieces).replace(b"\n", b"\r\n")):
                     assert blocks_text(restore([raw], dict_lookup(TRICKY_MAPPING))) == expected, pieces
+
+
+def test_a_bare_carriage_return_in_a_delta_line_ends_that_line_so_the_event_is_no_text():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    broken = compact_delta(0, "abxy").replace(b"abxy", b"ab\rxy")  # data: {..."ab, then a line xy"}}
+    head = compact_delta(0, "a ") + compact_delta(0, "b ")  # the deltas' framing is known before the CR
+    for chunks in (
+        [head + broken + compact_delta(0, "AWS_EC2_001 ok")],
+        [head, broken + compact_delta(0, "AWS_EC2_001 ok")],
+    ):
+        out = restore(chunks, dict_lookup(mapping))
+        assert out == head + broken + compact_delta(0, "i-0123456789abcdef0 ok"), chunks
