@@ -23,8 +23,7 @@ Lookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
 _WORD = re.compile(r"[A-Za-z0-9_]")
 # Every prefix of a token (Markdown- and JSON-escaped underscores included): a held tail must match.
 _TOKEN_PREFIX = re.compile(r"A(?:W(?:S(?:\\{0,2}_[A-Z0-9]+)*(?:\\{0,2}_?)?)?)?")
-_TRAILING_RUN = re.compile(r"[A-Za-z0-9_\\]*\Z")
-_RUN = re.compile(r"[A-Za-z0-9_\\]*")
+_RUN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_\\"  # a token's, escapes too
 # Escaped forms are longer than the canonical token: at most two backslashes per underscore.
 _MAX_HOLD = 3 * TOKEN_MAX_LEN
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
@@ -160,18 +159,15 @@ class TokenCache:
 
 def hold_start(text: str, before: str = "") -> int:
     """Where the tail of `text` that could still grow into a token begins (len(text): nothing to hold)."""
-    last_a = text.rfind("A", max(0, len(text) - _MAX_HOLD))
-    if last_a == -1 or not _RUN.fullmatch(text, last_a):
-        return len(text)  # no "A" in the trailing run: the usual case, decided without the loop
-    run = _TRAILING_RUN.search(text, max(0, len(text) - _MAX_HOLD)).start()
-    for pos in range(run, len(text)):
-        if text[pos] != "A":
-            continue
+    # Where the trailing run of a token's characters starts, at most _MAX_HOLD back.
+    run = max(0, len(text) - _MAX_HOLD, len(text.rstrip(_RUN_CHARS)))
+    pos = text.find("A", run)  # usually -1: no "A" in the trailing run
+    while pos != -1:
         left = text[pos - 1] if pos else before
-        if left and _WORD.match(left):
-            continue
-        if _TOKEN_PREFIX.fullmatch(text, pos) and len(text) - pos - text.count("\\", pos) <= TOKEN_MAX_LEN:
-            return pos
+        if not (left and _WORD.match(left)) and _TOKEN_PREFIX.fullmatch(text, pos):
+            if len(text) - pos - text.count("\\", pos) <= TOKEN_MAX_LEN:
+                return pos
+        pos = text.find("A", pos + 1)
     return len(text)
 
 
