@@ -132,9 +132,9 @@ class TokenCache:
         if "AWS" not in text:  # a token restored lies within `text`
             return text
         parts = split_tokens(before + text + after)  # [text, token, text, ..., token, text]
-        while len(parts) > 1 and len(parts[0]) < len(before):  # a token that starts in `before`: none
+        while len(parts) > 1 and len(parts[0]) < len(before):  # a token starting in `before` is none of text's
             parts[:3] = ["".join(parts[:3])]
-        while len(parts) > 1 and len(parts[-1]) < len(after):  # one that ends in `after`: none
+        while len(parts) > 1 and len(parts[-1]) < len(after):  # nor one ending in `after`
             parts[-3:] = ["".join(parts[-3:])]
         if len(parts) == 1:
             return text
@@ -273,7 +273,9 @@ class StreamRestorer:
                 except orjson.JSONDecodeError:
                     replaced = await self._general(buf[pos:end])
                 else:
-                    if not known and self._unchanged_delta(payload, buf, pos):  # known: the regex refused it
+                    # A delta in the known framing is here because its text is not plain or its
+                    # block holds a tail back: _delta decides (as _unchanged_delta would, when it can).
+                    if not known and self._unchanged_delta(payload, buf, pos):
                         replaced = None
                     elif type(payload) is dict and payload.get("type") == "content_block_delta":
                         replaced = await self._delta(_DELTA, buf[pos + _DATA_AT : end - 2], payload)
