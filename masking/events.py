@@ -69,10 +69,19 @@ def build_event(
     }
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, reused by every event within it
+
+
 def _now() -> str:
     """UTC now, ISO 8601 to the millisecond ("2026-11-26T02:30:32.377Z")."""
+    global _second
     now = time.time()
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
+    second, text = _second
+    if second != int(now):
+        second = int(now)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = (second, text)
+    return f"{text}.{int(now * 1000) % 1000:03d}Z"
 
 
 def failed_count() -> int:

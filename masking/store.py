@@ -9,6 +9,7 @@ import hashlib
 import logging
 import secrets
 import time
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -313,11 +314,15 @@ def request_counters(status: int, latency_ms: float, upstream_error: bool) -> di
     }
     if upstream_error:
         stats["upstream_errors"] = 1
-    for le in LATENCY_BUCKETS_MS:
-        if latency_ms <= le:
-            stats[f"latency_bucket:{le}"] = 1
-    stats["latency_bucket:+Inf"] = 1
+    stats.update(_BUCKETS_FROM[bisect_left(LATENCY_BUCKETS_MS, latency_ms)])
     return stats
+
+
+# Cumulative buckets: a latency counts in every bucket from the first one it fits, and in +Inf.
+_BUCKETS_FROM = [
+    dict.fromkeys([f"latency_bucket:{le}" for le in LATENCY_BUCKETS_MS[first:]] + ["latency_bucket:+Inf"], 1)
+    for first in range(len(LATENCY_BUCKETS_MS) + 1)
+]
 
 
 def record_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:

@@ -245,3 +245,13 @@ def test_request_counters_never_raise_when_redis_is_down(redis_server):
 
     store.record_request(200, 1.0)
     asyncio.run(store.arecord_request(200, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("latency_ms", "first_bucket"), [(0, 5), (5, 5), (5.01, 10), (9999, 10000), (10000, 10000), (10001, "+Inf")]
+)
+def test_a_latency_counts_in_every_bucket_from_the_first_it_fits(latency_ms, first_bucket):
+    buckets = [key.split(":")[1] for key in store.request_counters(200, latency_ms, False) if "bucket" in key]
+
+    everything = [str(le) for le in store.LATENCY_BUCKETS_MS] + ["+Inf"]
+    assert buckets == everything[everything.index(str(first_bucket)) :]
