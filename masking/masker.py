@@ -11,6 +11,7 @@ epoch from Redis first, which fails closed.
 import asyncio
 import re
 import time
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
@@ -248,11 +249,20 @@ def mask_texts(
     return result
 
 
+# Per event loop: the epoch read created but not sent yet, which requests arriving meanwhile share.
+_unsent: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
+
+
 def start_epoch_read() -> asyncio.Future:
     """The mapping epoch's GET, sent as soon as the caller next waits: a caller that starts it early
-    (the proxy, before reading and parsing the body) hides the round trip behind its own work."""
-    epoch = asyncio.ensure_future(_epoch_with_queued_events())
-    epoch.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it
+    (the proxy, before reading and parsing the body) hides the round trip behind its own work.
+    Requests that start one before it goes out share it (one GET for a burst of requests), so each
+    still reads Redis after it arrived. Never cancel it: others may be waiting for it too."""
+    loop = asyncio.get_running_loop()
+    epoch = _unsent.get(loop)
+    if epoch is None or epoch.done():  # done before it went out: cancelled with its loop
+        epoch = _unsent[loop] = loop.create_task(_epoch_with_queued_events(loop))
+        epoch.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it
     return epoch
 
 
@@ -270,13 +280,9 @@ async def amask_texts(
     if epoch is None:
         epoch = start_epoch_read()
         await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
-    try:
-        await policy.arefresh()
-        plan = _plan_masking(texts, tenant)
-        cache.mappings.use_epoch(await epoch)
-    finally:
-        if not epoch.done():
-            epoch.cancel()
+    await policy.arefresh()
+    plan = _plan_masking(texts, tenant)
+    cache.mappings.use_epoch(await epoch)
     slug = store.tenant_slug(tenant)
     known = cache.mappings.tokens(slug, plan.prefixes)
     if known is not None:
@@ -302,8 +308,9 @@ def _retrieved(task: asyncio.Task) -> None:
         task.exception()
 
 
-async def _epoch_with_queued_events() -> bytes:
+async def _epoch_with_queued_events(loop: asyncio.AbstractEventLoop) -> bytes:
     """The mapping epoch, read in one round trip with the events earlier requests left queued."""
+    _unsent.pop(loop, None)  # going out now: a request arriving from here on needs a read of its own
     queued = events.take_queued()
     try:
         epoch, replies = await store.amapping_epoch([(channel, message) for _, channel, message in queued])

@@ -173,3 +173,32 @@ def test_an_account_seen_in_an_arn_is_masked_where_it_stands_bare_too(redis_clie
 def test_a_bare_twelve_digit_number_without_any_account_evidence_is_left_alone(redis_client):
     text = "Ticket 123456789012 was closed."
     assert masker.mask_texts([text]).texts == [text]
+
+
+def test_epoch_reads_started_before_one_goes_out_share_it_and_a_later_one_reads_again(redis_client):
+    async def run():
+        first, second = masker.start_epoch_read(), masker.start_epoch_read()
+        await first
+        third = masker.start_epoch_read()
+        await third
+        return first is second, third is first
+
+    assert asyncio.run(run()) == (True, False)
+
+
+def test_requests_sharing_an_epoch_read_all_fail_closed_when_redis_is_down(redis_server):
+    redis_server.stop()
+
+    async def run():
+        epoch = masker.start_epoch_read()
+        return await asyncio.gather(
+            masker.amask_texts([TEXT], source="proxy", epoch=epoch),
+            masker.amask_texts([TEXT], source="proxy", epoch=epoch),
+            return_exceptions=True,
+        )
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        redis_server.start()
+    assert [type(outcome) for outcome in outcomes] == [MaskingUnavailable, MaskingUnavailable]
