@@ -8,7 +8,9 @@ The stream is built here, framed the way the Claude API frames it (compact JSON,
 `{"type": "ping"}` with its space): a ~16 KB masked answer with 40 tokens like `AWS_EC2_001`, echoed
 in text deltas of 40 characters, then the same answer with the originals in place of the tokens
 ("no token"). Each is fed cut into network chunks of 1-4 KB (10 cuttings), and one event per chunk
-(as a model streams). The lookup answers from a dict (no Redis). "relay" forwards the same chunks
+(as a model streams). The lookup answers from a dict (no Redis); the answer's tokens are looked up
+before it starts (`TokenCache.originals`, counted in), as the proxy prefetches the request's tokens,
+so every delta with a token takes the synchronous path. "relay" forwards the same chunks
 untouched, as the gateway does with masking off. Figures are the best of BENCH_ROUNDS answers per
 cutting (other processes share the cores), averaged over the cuttings. Django is set up
 (masking.payload imports the app's errors) with a throwaway SQLite path; nothing touches a database
@@ -148,7 +150,9 @@ def measure_chunks(streaming, label: str, chunkings: list[list[bytes]], events: 
         return {token: mapping[token] for token in tokens if token in mapping}
 
     async def restored(chunks) -> bytes:
-        restorer = streaming.StreamRestorer(lookup)
+        cache = streaming.TokenCache(lookup)
+        await cache.originals(list(mapping))  # the proxy's prefetch
+        restorer = streaming.StreamRestorer(cache)
         out = [await restorer.feed(chunk) for chunk in chunks]
         out.append(await restorer.finish())
         return b"".join(out)

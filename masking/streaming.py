@@ -5,7 +5,6 @@ across deltas (`AWS_EC` then `2_001`). Each content block keeps back only the ta
 still become a token (at most a token's length) and sends everything before it at once; the tail
 is released as soon as it cannot be a token any more, and at `content_block_stop` at the latest."""
 
-import codecs
 import functools
 import json
 import re
@@ -16,7 +15,10 @@ from dataclasses import dataclass
 import orjson
 
 from masking.payload import block_slots, read_slots, response_slots, write_slots
+from masking.sse import EVENT_END, SSEEvent, SSEParser, decode_event, encode_json, last_char, loads
 from masking.tokens import TOKEN_MAX_LEN, canonical, split_tokens
+
+__all__ = ["SSEParser", "StreamRestorer", "TokenCache", "hold_start"]  # SSEParser: from masking.sse
 
 Lookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
 
@@ -43,63 +45,12 @@ _DELTA_SHAPES = (
 _OTHER = rb"[\x00-\t\x0b\x0c\x0e-!#-@B-\[\]-\xff]*+"
 _PLAIN_TEXT = rb'%s(?:(?:\\["\\/bfnrt]|A(?!WS|W?"))%s)*+' % (_OTHER, _OTHER)
 _END = b'"}}\n\n'
-_UNESCAPED = {ord("n"): "\n", ord("t"): "\t", ord("r"): "\r", ord("b"): "\b", ord("f"): "\f", ord("/"): "/"}
-_ASCII = [chr(byte) for byte in range(0x80)]
-# The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
-# CR that may be the first half of a CRLF split across chunks does not end a line yet.
-_EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
-
-
-@dataclass(slots=True)
-class SSEEvent:
-    event: str | None
-    data: str
-
-    def encode(self) -> bytes:
-        head = f"event: {self.event}\n" if self.event is not None else ""
-        if "\n" not in self.data:  # the usual one-line JSON
-            return f"{head}data: {self.data}\n\n".encode()
-        data = "".join(f"data: {line}\n" for line in self.data.split("\n"))
-        return f"{head}{data}\n".encode()
-
-
-class SSEParser:
-    """Incremental `text/event-stream` parser; feed it bytes as they arrive, in any pieces."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._pending = ""
-
-    def feed(self, chunk: bytes, final: bool = False) -> list[SSEEvent]:
-        text = self._pending + self._decoder.decode(chunk, final)
-        held_cr = text.endswith("\r") and not final  # maybe the first half of a \r\n split across chunks
-        if held_cr:
-            text = text[:-1]
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        blocks = text.split("\n\n")  # an event ends at an empty line
-        self._pending = ("" if final else blocks.pop()) + ("\r" if held_cr else "")
-        return [event for block in blocks if (event := _event_of(block))]
-
-
-def _event_of(block: str) -> SSEEvent | None:
-    if block.startswith("event: "):  # the usual shape, "event: <name>\ndata: <one line>", read directly
-        end = block.find("\n")
-        if end > 0 and block.startswith("data: ", end + 1) and block.find("\n", end + 1) == -1:
-            return SSEEvent(block[7:end], block[end + 7 :])
-    name, data = None, []
-    for line in block.split("\n"):
-        if not line or line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "event":
-            name = value
-        elif field == "data":
-            data.append(value)
-    if not data and name is None:
-        return None
-    return SSEEvent(name, "\n".join(data))
+# The texts of the other events that may hold a token (the events' data parsed).
+_SLOTS = {
+    "content_block_start": lambda payload: block_slots(payload.get("content_block")),
+    "message_start": lambda payload: response_slots(payload.get("message")),
+    "error": response_slots,
+}
 
 
 class TokenCache:
@@ -111,6 +62,7 @@ class TokenCache:
         self.restored_counts: Counter[str] = Counter()  # occurrences restored, by token
         self.unresolved_count = 0  # occurrences left as they are
         self._escaped: dict[str, str] = {}  # originals as they are written inside a JSON string
+        self.missing: list[str] = []  # the tokens restore_known found not known, last time it did
 
     async def originals(self, tokens: list[str]) -> dict[str, str | None]:
         missing = [t for t in dict.fromkeys(tokens) if t not in self.known]
@@ -127,8 +79,10 @@ class TokenCache:
     def unresolved(self) -> list[str]:
         return [token for token, original in self.known.items() if original is None]
 
-    async def restore(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str:
-        """`text` with its tokens replaced; `before` and `after` are its neighbours (token boundaries)."""
+    def restore_known(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str | None:
+        """`text` with its tokens replaced, or None when one of them is not known yet (its lookup is
+        for `restore`; the tokens to look up are left in `missing`). `before` and `after` are its
+        neighbours (token boundaries). Synchronous: the usual path, every token prefetched."""
         if "AWS" not in text:  # a token restored lies within `text`
             return text
         parts = split_tokens(before + text + after)  # [text, token, text, ..., token, text]
@@ -142,9 +96,10 @@ class TokenCache:
         tokens = [canonical(token) for token in parts[1::2]] if "\\" in text else parts[1::2]
         originals = self.known
         if not all(map(originals.__contains__, tokens)):
-            originals = await self.originals(tokens)
+            self.missing = tokens
+            return None
         for at, token in enumerate(tokens, 1):
-            original = originals.get(token)
+            original = originals[token]
             if original is None:
                 self.unresolved_count += 1
                 continue
@@ -155,6 +110,13 @@ class TokenCache:
                 original = self._escaped[original]
             parts[2 * at - 1] = original
         return "".join(parts)
+
+    async def restore(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str:
+        """`restore_known`, the tokens not known yet looked up first (one store round trip)."""
+        if (restored := self.restore_known(text, json_escaped, before, after)) is None:
+            await self.originals(self.missing)
+            restored = self.restore_known(text, json_escaped, before, after)
+        return restored
 
 
 def hold_start(text: str, before: str = "") -> int:
@@ -171,23 +133,6 @@ def hold_start(text: str, before: str = "") -> int:
     return len(text)
 
 
-def _last_char(buf: bytes, start: int, stop: int) -> str:
-    """The last character of the JSON string buf[start:stop] (not empty, escapes but no \\u, valid)."""
-    last = buf[stop - 1]
-    if last >= 0x80:  # the end of a UTF-8 sequence: back to its first byte
-        begin = stop - 1
-        while begin > start and buf[begin] & 0xC0 == 0x80 and stop - begin < 4:
-            begin -= 1
-        return buf[begin:stop].decode("utf-8", "replace")[-1]
-    if last == 0x22 or last == 0x5C:  # a quote or a backslash is the second half of an escape
-        return _ASCII[last]
-    if last in _UNESCAPED and buf[stop - 2] == 0x5C:
-        backslashes = stop - 1 - len(buf[start : stop - 1].rstrip(b"\\")) - start
-        if backslashes % 2:  # the last of an odd run of backslashes escapes this letter
-            return _UNESCAPED[last]
-    return _ASCII[last]
-
-
 @functools.lru_cache(maxsize=64)
 def _run_of(prefix: bytes) -> re.Pattern:
     """A regex for a plain text and the end of its delta (framed by `prefix`), then for the deltas
@@ -196,13 +141,11 @@ def _run_of(prefix: bytes) -> re.Pattern:
     return re.compile(b"(%s)%s%s" % (_PLAIN_TEXT, _END, others))
 
 
+@dataclass(slots=True)
 class _Block:
-    __slots__ = ("held", "last", "delta_type")
-
-    def __init__(self) -> None:
-        self.held = ""
-        self.last = ""  # the last character sent, for the token's left boundary
-        self.delta_type: str | None = None
+    held: str = ""
+    last: str = ""  # the last character sent, for the token's left boundary
+    delta_type: str | None = None
 
 
 class StreamRestorer:
@@ -212,11 +155,11 @@ class StreamRestorer:
     character, so a complete event is complete UTF-8). An event that cannot change is relayed as
     the upstream sent it, byte for byte; only an event with something to restore, or a tail to hold
     back, is encoded again. The usual delta ("event: content_block_delta" and one data line) is read
-    in place: once one delta of a block is parsed, the next ones (same framing up to the text) are
-    relayed without a JSON parse when their text has no \\u escape, no "AWS" and no token start, a
-    whole run of them matched by one regex. Other events, and the events of a stream with carriage
-    returns (CRLF or CR line ends), take the general path (`SSEParser` rules), parsed only if they
-    could hold a token."""
+    in place: once one delta of a block is parsed, a run of the next ones (same framing up to the
+    text) is relayed with one regex match while their texts have no \\u escape, no "AWS" and no
+    token start. A delta with tokens all known (prefetched) is restored without awaiting anything.
+    Other events, and those of a stream with carriage returns, take the general path (`masking.sse`
+    rules), parsed only if they could hold a token."""
 
     def __init__(self, lookup: Lookup | TokenCache) -> None:
         self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
@@ -227,8 +170,7 @@ class StreamRestorer:
         # The exact bytes that start the last usual delta event read, up to its text's opening quote
         # (the same for every delta of a block), with that block's index and delta type.
         self._prefix: bytes | None = None
-        self._prefix_index = 0
-        self._prefix_kind = ""
+        self._prefix_index, self._prefix_kind = 0, ""
         self._run: re.Pattern | None = None  # _run_of(self._prefix)
 
     async def feed(self, chunk: bytes) -> bytes:
@@ -254,11 +196,11 @@ class StreamRestorer:
                     if start < 0:
                         start, stop = match.span(1)
                     if stop > start:
-                        block.last = _last_char(buf, start, stop)
+                        block.last = last_char(buf, start, stop)
                     pos = scan = match.end()
                     continue
             if cr:
-                match = _EVENT_END.search(buf, scan)
+                match = EVENT_END.search(buf, scan)
                 if match is None:
                     break
                 end = match.end()
@@ -274,11 +216,13 @@ class StreamRestorer:
                     replaced = await self._general(buf[pos:end])
                 else:
                     # A delta in the known framing is here because its text is not plain or its
-                    # block holds a tail back: _delta decides (as _unchanged_delta would, when it can).
+                    # block holds a tail back: _delta_now decides (as _unchanged_delta would, if it can).
                     if not known and self._unchanged_delta(payload, buf, pos):
                         replaced = None
                     elif type(payload) is dict and payload.get("type") == "content_block_delta":
-                        replaced = await self._delta(_DELTA, buf[pos + _DATA_AT : end - 2], payload)
+                        replaced = self._delta_now(_DELTA, payload)  # the usual: its tokens known
+                        if replaced is _LATER:
+                            replaced = await self._delta(_DELTA, buf[pos + _DATA_AT : end - 2], payload, True)
                     else:
                         event = SSEEvent(_DELTA, buf[pos + _DATA_AT : end - 2].decode())
                         replaced = await self._event(event, buf[pos:end], payload)
@@ -311,10 +255,8 @@ class StreamRestorer:
             out.append(raw if unended else replaced)
         for index in list(self._blocks):
             if flushed := await self._flush(index):
-                if unended:  # end that event before the held text follows it
-                    out.append(b"\n\n")
-                    unended = False
-                out.append(flushed)
+                out.append(b"\n\n" + flushed if unended else flushed)  # that event ended before the held text
+                unended = False
         return b"".join(out)
 
     def _unchanged_delta(self, payload, buf: bytes, pos: int) -> bool:
@@ -327,7 +269,7 @@ class StreamRestorer:
         if type(delta) is not dict:
             return False
         kind = delta.get("type")
-        field = _DELTA_FIELDS.get(kind)
+        field = _DELTA_FIELDS.get(kind) if type(kind) is str else None
         text = delta.get(field) if field else None
         if type(text) is not str:
             return False
@@ -341,7 +283,10 @@ class StreamRestorer:
                     break
         if "AWS" in text or text[-1:] == "A" or text[-2:] == "AW":
             return False
-        block = self._blocks.get(index)
+        try:
+            block = self._blocks.get(index)
+        except TypeError:  # an index that is a list or an object: no block of ours
+            return False
         if block is None:
             block = self._blocks[index] = _Block()
         elif block.held:
@@ -355,22 +300,14 @@ class StreamRestorer:
         """One event's bytes (any framing) -> its replacement, or None to relay it as it is."""
         if not (b"AWS" in raw or b"\\u" in raw or b"content_block_delta" in raw or b"content_block_stop" in raw):
             return None  # no text in it is, or can spell, a token; no block to update or flush
-        try:
-            text = raw.decode()
-        except UnicodeDecodeError:
-            return None
-        if self._cr:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        event = _event_of(text.strip("\n"))
-        if event is None:
-            return None  # comments and empty lines
-        return await self._event(event, raw)
+        event = decode_event(raw, self._cr)
+        return None if event is None else await self._event(event, raw)  # None: comments, empty lines
 
     async def _event(self, event: SSEEvent, raw: bytes, payload=None) -> bytes | None:
         """The event's replacement bytes, or None when it goes out unchanged."""
         if payload is None:
             try:
-                payload = _loads(event.data)
+                payload = loads(event.data)
             except ValueError:
                 return None
         kind = payload.get("type") if isinstance(payload, dict) else None
@@ -379,31 +316,39 @@ class StreamRestorer:
         if kind == "content_block_stop":
             flushed = await self._flush(payload.get("index"))
             return flushed + raw if flushed else None
-        if kind == "content_block_start":
-            payload = _exact(event)
-            changed = await self._restore_slots(block_slots(payload.get("content_block")))
-        elif kind == "message_start":
-            payload = _exact(event)
-            changed = await self._restore_slots(response_slots(payload.get("message")))
-        elif kind == "error":
-            payload = _exact(event)
-            changed = await self._restore_slots(response_slots(payload))
-        else:
+        if (slots_of := _SLOTS.get(kind) if type(kind) is str else None) is None:
             return None
-        return _encode(event.event, payload) if changed else None
+        payload = json.loads(event.data)  # exact numbers: this event is encoded again if it changes
+        changed = await self._restore_slots(slots_of(payload))
+        return encode_json(event.event, payload) if changed else None
 
-    async def _delta(self, name: str | None, data: str | bytes, payload: dict) -> bytes | None:
-        """A content_block_delta event (`name`, its `data` and that data parsed)."""
+    async def _delta(self, name: str | None, data: str | bytes, payload: dict, tried: bool = False) -> bytes | None:
+        """A content_block_delta event (`name`, its `data` and that data parsed): `_delta_now` once its
+        unknown tokens are looked up (`tried`: it said _LATER already); citations restored."""
         delta = payload.get("delta")
-        field = _DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
-        if field is None or not isinstance(delta.get(field), str):
-            if isinstance(delta, dict) and delta.get("type") == "citations_delta":
-                payload = json.loads(data)  # exact numbers: this event is encoded again if it changes
-                if await self._restore_slots(block_slots({"type": "text", "text": "", **payload["delta"]})):
-                    return _encode(name, payload)
-            return None
+        if isinstance(delta, dict) and delta.get("type") == "citations_delta":
+            payload = json.loads(data)  # exact numbers: this event is encoded again if it changes
+            changed = await self._restore_slots(block_slots({"type": "text", "text": "", **payload["delta"]}))
+            return encode_json(name, payload) if changed else None
+        replaced = _LATER if tried else self._delta_now(name, payload)
+        if replaced is _LATER:  # nothing changed yet: the same again once the tokens are known
+            await self.cache.originals(self.cache.missing)
+            replaced = self._delta_now(name, payload)
+        return replaced
+
+    def _delta_now(self, name: str | None, payload: dict) -> bytes | None:
+        """A text delta's replacement (None: unchanged), without waiting: _LATER when a token in it
+        is not known yet or it is a citation (then `_delta`)."""
+        delta = payload.get("delta")
+        kind = delta.get("type") if type(delta) is dict else None
+        field = _DELTA_FIELDS.get(kind) if type(kind) is str else None  # no list or object as a key
+        if field is None or type(delta.get(field)) is not str:
+            return _LATER if kind == "citations_delta" else None
         index = payload.get("index")
-        block = self._blocks.get(index)
+        try:
+            block = self._blocks.get(index)
+        except TypeError:  # a list or an object: no block of ours (relayed as it is)
+            return None
         if block is None:
             block = self._blocks[index] = _Block()
         block.delta_type = delta["type"]
@@ -413,10 +358,12 @@ class StreamRestorer:
             if text == delta[field]:
                 return None
             delta[field] = text
-            return _encode(name, payload)
+            return encode_json(name, payload)
         cut = hold_start(text, block.last)
         json_escaped = field == "partial_json"
-        ready = await self.cache.restore(text[:cut], json_escaped, block.last, text[cut : cut + 1]) if cut else ""
+        ready = self.cache.restore_known(text[:cut], json_escaped, block.last, text[cut : cut + 1]) if cut else ""
+        if ready is None:
+            return _LATER  # nothing changed yet
         block.held = text[cut:]
         if cut:
             block.last = text[cut - 1]
@@ -425,16 +372,19 @@ class StreamRestorer:
         if ready == delta[field] and not block.held:
             return None
         delta[field] = ready
-        return _encode(name, payload)
+        return encode_json(name, payload)
 
     async def _flush(self, index) -> bytes:
-        block = self._blocks.pop(index, None)
+        try:
+            block = self._blocks.pop(index, None)
+        except TypeError:  # an index that is a list or an object: no block of ours
+            return b""
         if block is None or not block.held:
             return b""
         field = _DELTA_FIELDS[block.delta_type]
         text = await self.cache.restore(block.held, field == "partial_json", block.last)
         delta = {"type": "content_block_delta", "index": index, "delta": {"type": block.delta_type, field: text}}
-        return _encode("content_block_delta", delta)
+        return encode_json("content_block_delta", delta)
 
     async def _restore_slots(self, slots: list) -> bool:
         if not slots:
@@ -447,23 +397,4 @@ class StreamRestorer:
         return True
 
 
-def _loads(data: str):
-    """orjson (several times faster on the hundreds of small delta events of an answer), or the
-    standard parser for what orjson refuses (NaN, lone surrogates). orjson reads an integer past
-    64 bits as a float: events that may carry arbitrary numbers are parsed again with `_exact`."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
-def _exact(event: SSEEvent):
-    return json.loads(event.data)
-
-
-def _encode(event: str | None, payload: dict) -> bytes:
-    try:
-        data = orjson.dumps(payload)  # one line: orjson escapes line ends
-    except orjson.JSONEncodeError:  # a lone surrogate or a huge integer: the standard encoder
-        return SSEEvent(event, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))).encode()
-    return (b"data: " if event is None else b"event: " + event.encode() + b"\ndata: ") + data + b"\n\n"
+_LATER = b"later"  # _delta_now: this delta waits for a lookup (never returned as an event's bytes)

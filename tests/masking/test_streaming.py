@@ -6,7 +6,7 @@ import pytest
 
 from masking.masker import mask_texts
 from masking.store import alookup_originals, lookup_originals
-from masking.streaming import SSEParser, StreamRestorer, hold_start
+from masking.streaming import SSEParser, StreamRestorer, TokenCache, hold_start
 from masking.tokens import find_tokens
 from tests.masking.fake_upstream import sse_events
 from tests.masking.samples import ORIGINALS, PROMPT, SHORT_PROMPT
@@ -40,14 +40,17 @@ def answer_stream(text: str, delta_size: int = 7) -> bytes:
     return head + tail
 
 
-async def arestore(chunks: list[bytes], lookup) -> bytes:
-    restorer = StreamRestorer(lookup)
+async def arestore(chunks: list[bytes], lookup, prefetch: list[str] | None = None) -> bytes:
+    cache = TokenCache(lookup)
+    if prefetch is not None:  # as the proxy does: the request's tokens looked up before the stream
+        await cache.originals(prefetch)
+    restorer = StreamRestorer(cache)
     out = [await restorer.feed(chunk) for chunk in chunks]
     return b"".join(out) + await restorer.finish()
 
 
-def restore(chunks: list[bytes], lookup) -> bytes:
-    return asyncio.run(arestore(chunks, lookup))
+def restore(chunks: list[bytes], lookup, prefetch: list[str] | None = None) -> bytes:
+    return asyncio.run(arestore(chunks, lookup, prefetch))
 
 
 def blocks_of(stream: bytes) -> dict[int, dict]:
@@ -69,23 +72,6 @@ def assert_restored(stream: bytes, original: str) -> None:
     assert blocks[0]["thinking"] == original
     assert blocks[1]["text"] == original
     assert json.loads(blocks[2]["partial_json"]) == {"command": original, "args": [original]}
-
-
-def test_the_parser_yields_the_same_events_wherever_the_bytes_are_cut():
-    raw = 'event: a\ndata: {"x": "ü🚀"}\n\n: a comment\nevent: b\r\ndata: one\r\ndata: two\r\n\r\n'.encode()
-    expected = [("a", '{"x": "ü🚀"}'), ("b", "one\ntwo")]
-    for cut in range(len(raw) + 1):
-        parser = SSEParser()
-        events = parser.feed(raw[:cut]) + parser.feed(raw[cut:]) + parser.feed(b"", final=True)
-        assert [(e.event, e.data) for e in events] == expected, cut
-
-
-def test_the_parser_accepts_one_byte_at_a_time_with_bare_carriage_returns():
-    raw = "event: a\rdata: é\r\revent: b\rdata: 2\r\r".encode()
-    parser = SSEParser()
-    events = [event for i in range(len(raw)) for event in parser.feed(raw[i : i + 1])]
-    events += parser.feed(b"", final=True)
-    assert [(e.event, e.data) for e in events] == [("a", "é"), ("b", "2")]
 
 
 def test_the_client_gets_the_originals_back_byte_for_byte_for_every_split_position():
@@ -464,3 +450,73 @@ def test_a_bare_carriage_return_in_a_delta_line_ends_that_line_so_the_event_is_n
     ):
         out = restore(chunks, dict_lookup(mapping))
         assert out == head + broken + compact_delta(0, "i-0123456789abcdef0 ok"), chunks
+
+
+def test_with_some_tokens_prefetched_the_others_are_looked_up_once_and_counted_the_same():
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0", "AWS_VPC_002": "vpc-0a1b2c3d"}
+    pieces = ["a AWS_EC2_001 ", "AWS_VPC_0", "02 b AWS_EC2_999 ", "AWS_EC2_001 AWS_S3_004", " c AWS_VPC_002"]
+    expected = "a i-0123456789abcdef0 vpc-0a1b2c3d b AWS_EC2_999 i-0123456789abcdef0 AWS_S3_004 c vpc-0a1b2c3d"
+
+    async def run(prefetch):
+        calls = []
+        cache = TokenCache(dict_lookup(mapping, calls))
+        await cache.originals(prefetch)
+        restorer = StreamRestorer(cache)
+        out = await restorer.feed(compact_answer(pieces)) + await restorer.finish()
+        return out, cache, calls[1:] if prefetch else calls
+
+    outs = []
+    for prefetch in ([], ["AWS_EC2_001"], ["AWS_EC2_001", "AWS_VPC_002", "AWS_EC2_999"], [*mapping, "AWS_S3_004"]):
+        out, cache, calls = asyncio.run(run(prefetch))
+        assert blocks_text(out) == expected, prefetch
+        assert cache.restored_counts == {"AWS_EC2_001": 2, "AWS_VPC_002": 2}, prefetch
+        assert cache.unresolved_count == 2, prefetch  # AWS_EC2_999 and AWS_S3_004, left as written
+        looked_up = [token for call in calls for token in call]
+        assert sorted(looked_up) == sorted({"AWS_EC2_001", "AWS_VPC_002", "AWS_EC2_999", "AWS_S3_004"} - set(prefetch))
+        outs.append(out)
+    assert all(out == outs[0] for out in outs)  # the same bytes whichever path restored a delta
+
+
+def test_runs_of_deltas_restore_the_same_bytes_and_counts_with_any_tokens_prefetched():
+    rng = random.Random(11)
+    tokens = [*TRICKY_MAPPING, "AWS_EC2_999"]
+
+    async def run(raw, chunks, prefetch):
+        cache = TokenCache(dict_lookup(TRICKY_MAPPING))
+        if prefetch is not None:
+            await cache.originals(prefetch)
+        restorer = StreamRestorer(cache)
+        out = b"".join([await restorer.feed(chunk) for chunk in chunks]) + await restorer.finish()
+        return out, dict(cache.restored_counts), cache.unresolved_count
+
+    for _ in range(300):
+        raw, expected = tricky_stream(rng, rng.randint(1, 30))
+        cut = rng.randrange(len(raw) + 1)
+        chunks = [raw[:cut], raw[cut:]]
+        reference = asyncio.run(run(raw, chunks, None))
+        got = {index: "".join(block.values()) for index, block in blocks_of(reference[0]).items()}
+        assert got == expected, raw
+        for prefetch in (rng.sample(tokens, rng.randint(1, len(tokens))), tokens):
+            assert asyncio.run(run(raw, chunks, prefetch)) == reference, (raw, prefetch)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b'{"type":"content_block_delta","index":[1],"delta":{"type":"text_delta","text":"AWS_EC2_001"}}',
+        b'{"type":"content_block_delta","index":{"a":1},"delta":{"type":"text_delta","text":"x"}}',
+        b'{"type": "content_block_delta", "index": [0], "delta": {"type": "text_delta", "text": "AWS_EC"}}',
+        b'{"type":"content_block_delta","index":0,"delta":{"type":["text_delta"],"text":"AWS_EC2_001"}}',
+        b'{"type":"content_block_stop","index":[0]}',
+        b'{"type":["content_block_start"],"index":0}',
+    ],
+)
+def test_an_event_with_a_list_or_an_object_where_a_key_is_expected_is_relayed_as_it_came(odd):
+    mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
+    event = b"event: content_block_delta\ndata: " + odd + b"\n\n"
+    for framing in (lambda raw: raw, lambda raw: raw.replace(b"\n", b"\r\n")):
+        before, after = framing(compact_delta(0, "see AWS_EC")), framing(compact_delta(0, "2_001 ok"))
+        for prefetch in (None, list(mapping)):
+            out = restore([before + framing(event) + after], dict_lookup(mapping), prefetch)
+            assert out.startswith(compact_delta(0, "see ") + framing(event)), out  # restored: LF-framed
+            assert blocks_text(out.replace(framing(event), b"")) == "see i-0123456789abcdef0 ok", out
