@@ -14,6 +14,7 @@ import orjson
 
 _UNESCAPED = {ord("n"): "\n", ord("t"): "\t", ord("r"): "\r", ord("b"): "\b", ord("f"): "\f", ord("/"): "/"}
 _ASCII = [chr(byte) for byte in range(0x80)]
+_PLAIN = re.compile(rb'[^"\\\x00-\x1f]*+')  # the text of a JSON string as it is: no escape, no quote
 # The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
 # CR that may be the first half of a CRLF split across chunks does not end a line yet.
 EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
@@ -122,3 +123,14 @@ def last_char(buf: bytes, start: int, stop: int) -> str:
         if backslashes % 2:  # the last of an odd run of backslashes escapes this letter
             return _UNESCAPED[last]
     return _ASCII[last]
+
+
+def plain_string(buf: bytes, start: int, stop: int) -> str | None:
+    """The JSON string buf[start:stop] (within its quotes) if it has no escape: its UTF-8 bytes are
+    its text. None otherwise, and when it is empty."""
+    if start < stop and _PLAIN.fullmatch(buf, start, stop):
+        try:
+            return buf[start:stop].decode()
+        except UnicodeDecodeError:
+            return None
+    return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from masking.payload import block_slots, read_slots, response_slots, write_slots
-from masking.sse import EVENT_END, SSEEvent, SSEParser, decode_event, encode_json, last_char, loads
+from masking.sse import EVENT_END, SSEEvent, SSEParser, decode_event, encode_json, last_char, loads, plain_string
 from masking.tokens import TOKEN_MAX_LEN, canonical, split_tokens
 
 __all__ = ["SSEParser", "StreamRestorer", "TokenCache", "hold_start"]  # SSEParser: from masking.sse
@@ -157,9 +157,10 @@ class StreamRestorer:
     back, is encoded again. The usual delta ("event: content_block_delta" and one data line) is read
     in place: once one delta of a block is parsed, a run of the next ones (same framing up to the
     text) is relayed with one regex match while their texts have no \\u escape, no "AWS" and no
-    token start. A delta with tokens all known (prefetched) is restored without awaiting anything.
-    Other events, and those of a stream with carriage returns, take the general path (`masking.sse`
-    rules), parsed only if they could hold a token."""
+    token start; one with a token or a held tail is read in place too when its text has no escape,
+    and written compact. A delta whose tokens are all known (prefetched) is restored without
+    awaiting anything. Other events, and those of a stream with carriage returns, take the general
+    path (`masking.sse` rules), parsed only if they could hold a token."""
 
     def __init__(self, lookup: Lookup | TokenCache) -> None:
         self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
@@ -171,6 +172,7 @@ class StreamRestorer:
         # (the same for every delta of a block), with that block's index and delta type.
         self._prefix: bytes | None = None
         self._prefix_index, self._prefix_kind = 0, ""
+        self._head = b""  # the compact framing of such a delta, up to its text (exclusive)
         self._run: re.Pattern | None = None  # _run_of(self._prefix)
 
     async def feed(self, chunk: bytes) -> bytes:
@@ -209,18 +211,25 @@ class StreamRestorer:
                 if end == -1:
                     break
                 end += 2
-            if not cr and buf.startswith(_DELTA_HEAD, pos) and find(b"\n", pos + _DATA_AT, end - 2) == -1:
+            # A delta of the known framing whose text has no escape: read and written in place.
+            if (
+                known
+                and not cr
+                and buf.startswith(_END, end - 5)
+                and (text := plain_string(buf, pos + len(prefix), end - 5))
+            ):
+                replaced = self._in_place(text)
+                if replaced is _LATER:
+                    await self.cache.originals(self.cache.missing)
+                    replaced = self._in_place(text)
+            elif not cr and buf.startswith(_DELTA_HEAD, pos) and find(b"\n", pos + _DATA_AT, end - 2) == -1:
                 try:
                     payload = orjson.loads(buf[pos + _DATA_AT : end - 2])
                 except orjson.JSONDecodeError:
                     replaced = await self._general(buf[pos:end])
                 else:
-                    # A delta in the known framing is here because its text is not plain or its
-                    # block holds a tail back: _delta_now decides (as _unchanged_delta would, if it can).
-                    if not known and self._unchanged_delta(payload, buf, pos):
-                        replaced = None
-                    elif type(payload) is dict and payload.get("type") == "content_block_delta":
-                        replaced = self._delta_now(_DELTA, payload)  # the usual: its tokens known
+                    if type(payload) is dict and payload.get("type") == "content_block_delta":
+                        replaced = self._delta_now(_DELTA, payload, None if known else buf, pos)
                         if replaced is _LATER:
                             replaced = await self._delta(_DELTA, buf[pos + _DATA_AT : end - 2], payload, True)
                     else:
@@ -258,43 +267,6 @@ class StreamRestorer:
                 out.append(b"\n\n" + flushed if unended else flushed)  # that event ended before the held text
                 unended = False
         return b"".join(out)
-
-    def _unchanged_delta(self, payload, buf: bytes, pos: int) -> bool:
-        """A text delta with no token and none starting in a block that holds nothing back: the
-        event goes out as it came (its block's state is updated here). The delta's framing is
-        remembered when it is the usual one, so that the next deltas of its block are read in place."""
-        if type(payload) is not dict or payload.get("type") != "content_block_delta":
-            return False
-        delta = payload.get("delta")
-        if type(delta) is not dict:
-            return False
-        kind = delta.get("type")
-        field = _DELTA_FIELDS.get(kind) if type(kind) is str else None
-        text = delta.get(field) if field else None
-        if type(text) is not str:
-            return False
-        index = payload.get("index")
-        if type(index) is int:
-            for shape in _DELTA_SHAPES:
-                prefix = shape % (index, kind.encode(), field.encode())
-                if buf.startswith(prefix, pos):
-                    self._prefix, self._prefix_index, self._prefix_kind = prefix, index, kind
-                    self._run = _run_of(prefix)
-                    break
-        if "AWS" in text or text[-1:] == "A" or text[-2:] == "AW":
-            return False
-        try:
-            block = self._blocks.get(index)
-        except TypeError:  # an index that is a list or an object: no block of ours
-            return False
-        if block is None:
-            block = self._blocks[index] = _Block()
-        elif block.held:
-            return False
-        block.delta_type = kind
-        if text:
-            block.last = text[-1]
-        return True
 
     async def _general(self, raw: bytes) -> bytes | None:
         """One event's bytes (any framing) -> its replacement, or None to relay it as it is."""
@@ -336,43 +308,70 @@ class StreamRestorer:
             replaced = self._delta_now(name, payload)
         return replaced
 
-    def _delta_now(self, name: str | None, payload: dict) -> bytes | None:
+    def _delta_now(self, name: str | None, payload: dict, buf: bytes | None = None, pos: int = 0) -> bytes | None:
         """A text delta's replacement (None: unchanged), without waiting: _LATER when a token in it
-        is not known yet or it is a citation (then `_delta`)."""
+        is not known yet or it is a citation (then `_delta`). With the event's `buf` and `pos`, its
+        framing is remembered when it is the usual one: the next deltas of its block are read in place."""
         delta = payload.get("delta")
         kind = delta.get("type") if type(delta) is dict else None
         field = _DELTA_FIELDS.get(kind) if type(kind) is str else None  # no list or object as a key
         if field is None or type(delta.get(field)) is not str:
             return _LATER if kind == "citations_delta" else None
         index = payload.get("index")
+        if buf is not None and type(index) is int:
+            for shape in _DELTA_SHAPES:
+                if buf.startswith(prefix := shape % (index, kind.encode(), field.encode()), pos):
+                    self._prefix, self._prefix_index, self._prefix_kind = prefix, index, kind
+                    self._run, self._head = (
+                        _run_of(prefix),
+                        _DELTA_SHAPES[0][:-1] % (index, kind.encode(), field.encode()),
+                    )
+                    break
+        new = self._text(index, kind, delta[field])
+        if type(new) is not str:
+            return new  # None or _LATER
+        if not new:
+            return b""
+        delta[field] = new
+        return encode_json(name, payload)
+
+    def _text(self, index, kind: str, text: str) -> str | bytes | None:
+        """A delta's text to send ("": nothing, None: the delta as it came, _LATER: a token is not known)."""
         try:
             block = self._blocks.get(index)
         except TypeError:  # a list or an object: no block of ours (relayed as it is)
             return None
         if block is None:
             block = self._blocks[index] = _Block()
-        block.delta_type = delta["type"]
-        text = block.held + delta[field]
+        block.delta_type, sent = kind, text
+        text = block.held + text
         if "AWS" not in text and text[-1:] != "A" and text[-2:] != "AW":  # no token, none starting
             block.held, block.last = "", text[-1:] or block.last
-            if text == delta[field]:
-                return None
-            delta[field] = text
-            return encode_json(name, payload)
+            return None if text == sent else text
         cut = hold_start(text, block.last)
-        json_escaped = field == "partial_json"
+        json_escaped = kind == "input_json_delta"
         ready = self.cache.restore_known(text[:cut], json_escaped, block.last, text[cut : cut + 1]) if cut else ""
         if ready is None:
             return _LATER  # nothing changed yet
         block.held = text[cut:]
         if cut:
             block.last = text[cut - 1]
-        if not ready:
-            return b""
-        if ready == delta[field] and not block.held:
+        if ready and ready == sent and not block.held:
             return None
-        delta[field] = ready
-        return encode_json(name, payload)
+        return ready
+
+    def _in_place(self, text: str) -> bytes | None:
+        """A delta of the known framing (compact) with `text` for its text, or None."""
+        new = self._text(self._prefix_index, self._prefix_kind, text)
+        if type(new) is not str:
+            return new
+        if not new:
+            return b""
+        try:
+            return self._head + orjson.dumps(new) + b"}}\n\n"
+        except orjson.JSONEncodeError:
+            delta = {"type": self._prefix_kind, _DELTA_FIELDS[self._prefix_kind]: new}
+            return encode_json(_DELTA, {"type": _DELTA, "index": self._prefix_index, "delta": delta})
 
     async def _flush(self, index) -> bytes:
         try:

@@ -520,3 +520,14 @@ def test_an_event_with_a_list_or_an_object_where_a_key_is_expected_is_relayed_as
             out = restore([before + framing(event) + after], dict_lookup(mapping), prefetch)
             assert out.startswith(compact_delta(0, "see ") + framing(event)), out  # restored: LF-framed
             assert blocks_text(out.replace(framing(event), b"")) == "see i-0123456789abcdef0 ok", out
+
+
+@pytest.mark.parametrize("framing", [compact_delta, delta])
+def test_deltas_with_a_token_read_in_place_are_written_compact_with_their_originals_escaped(framing):
+    mapping = {"AWS_EC2_001": 'i-"0"\\1\n', "AWS_EC2_002": "x\ud800"}  # a lone surrogate: no UTF-8
+    stream = framing(0, "a ") + framing(0, "see AWS_EC") + framing(0, "2_001 ok ") + framing(0, "AWS_EC2_002 z")
+    surrogate = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x\\ud800 z"}}'
+    expected = framing(0, "a ") + compact_delta(0, "see ") + compact_delta(0, 'i-"0"\\1\n ok ')
+    expected += b"event: content_block_delta\ndata: " + surrogate + b"\n\n"
+    for prefetch in (None, list(mapping)):
+        assert restore([stream], dict_lookup(mapping), prefetch) == expected
