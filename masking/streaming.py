@@ -322,10 +322,8 @@ class StreamRestorer:
             for shape in _DELTA_SHAPES:
                 if buf.startswith(prefix := shape % (index, kind.encode(), field.encode()), pos):
                     self._prefix, self._prefix_index, self._prefix_kind = prefix, index, kind
-                    self._run, self._head = (
-                        _run_of(prefix),
-                        _DELTA_SHAPES[0][:-1] % (index, kind.encode(), field.encode()),
-                    )
+                    self._run = _run_of(prefix)
+                    self._head = _DELTA_SHAPES[0][:-1] % (index, kind.encode(), field.encode())  # orjson's
                     break
         new = self._text(index, kind, delta[field])
         if type(new) is not str:
@@ -361,7 +359,8 @@ class StreamRestorer:
         return ready
 
     def _in_place(self, text: str) -> bytes | None:
-        """A delta of the known framing (compact) with `text` for its text, or None."""
+        """A delta of the known framing (either shape) whose text is `text`: its replacement, written
+        compact as `encode_json` would (None: unchanged; _LATER: a token is not known yet)."""
         new = self._text(self._prefix_index, self._prefix_kind, text)
         if type(new) is not str:
             return new
