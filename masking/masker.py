@@ -282,7 +282,7 @@ async def amask_texts(
         await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
     await policy.arefresh()
     plan = _plan_masking(texts, tenant)
-    cache.mappings.use_epoch(await epoch)
+    cache.mappings.use_epoch(await asyncio.shield(epoch))  # a caller cancelled (client gone) leaves it to the others
     slug = store.tenant_slug(tenant)
     known = cache.mappings.tokens(slug, plan.prefixes)
     if known is not None:

@@ -202,3 +202,16 @@ def test_requests_sharing_an_epoch_read_all_fail_closed_when_redis_is_down(redis
     finally:
         redis_server.start()
     assert [type(outcome) for outcome in outcomes] == [MaskingUnavailable, MaskingUnavailable]
+
+
+def test_a_request_cancelled_while_it_waits_for_a_shared_epoch_read_leaves_it_to_the_others(redis_client):
+    async def run():
+        await masker.amask_texts([TEXT], source="proxy")  # policy and mappings loaded: the next wait is the epoch
+        epoch = masker.start_epoch_read()
+        gone = asyncio.ensure_future(masker.amask_texts([TEXT], source="proxy", epoch=epoch))
+        staying = asyncio.ensure_future(masker.amask_texts([TEXT], source="proxy", epoch=epoch))
+        await asyncio.sleep(0)
+        gone.cancel()
+        return await staying
+
+    assert asyncio.run(run()).texts == masker.mask_texts([TEXT]).texts
