@@ -265,8 +265,8 @@ def settle_soon(batch: list[tuple[dict, str, str]], replies: list) -> None:
 
 
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
-    """Fire and forget: returns at once. The event is queued and published within a few
-    milliseconds, with the next masked request's Redis read or in a batch of its own; `stats` join
+    """Fire and forget: returns at once. The event is queued and published with the next masked
+    request's Redis read, or in a batch of its own within PUBLISH_DELAY_SECONDS; `stats` join
     the counters this loop writes about once a second (`masking.counters`)."""
     _outbox().queue(event, stats)
 
