@@ -6,5 +6,5 @@ class MaskingConfig(AppConfig):
     verbose_name = "Masking"
 
     def ready(self) -> None:
-        # Registers the operations admin pages; connects the policy-changed signals.
-        from masking import admin_ops, policy  # noqa: F401
+        # Registers the operations admin pages; connects the policy- and client-changed signals.
+        from masking import admin_ops, auth, policy  # noqa: F401

@@ -2,11 +2,15 @@
 
 from datetime import timedelta
 
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from masking.models import API_KEY_PREFIX, ApiClient, hash_api_key
+from masking import store
+from masking.models import API_KEY_PREFIX, ApiClient, Tenant, hash_api_key
 
 # last_used_at is for operators ("is this key still used?"): a minute's precision is plenty,
 # and it spares the database a write on every request.
@@ -118,3 +122,12 @@ class IsOperatorOrApiClient(permissions.BasePermission):
             return True
         user = request.user
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+@receiver([post_save, post_delete], sender=ApiClient)
+@receiver([post_save, post_delete], sender=Tenant)
+def _clients_changed(sender, **kwargs) -> None:
+    """A client deactivated or deleted (or its tenant changed) stops working at the proxy's next
+    masked request, not when its remembered lookup runs out (`last_used_at` is written with
+    `update()`, which sends no signal)."""
+    transaction.on_commit(store.bump_auth_version)

@@ -132,3 +132,22 @@ class ScanCache:
 
 mappings = MappingCache()
 scans = ScanCache()
+
+
+class Generation:
+    """A value read from Redis that says whether something a worker remembers is still good: each
+    change of it (the first read included) starts a new generation."""
+
+    def __init__(self) -> None:
+        self.value: bytes | None = None
+        self.number = 0
+
+    def observe(self, value: bytes | None) -> None:
+        if value != self.value or self.number == 0:
+            self.value = value
+            self.number += 1
+
+
+# `aws:auth:version`, read with the mapping epoch: the API clients the proxy remembers (masking/proxy.py)
+# are looked up again once it moves (a client or tenant was changed, deactivated or deleted).
+api_keys = Generation()

@@ -23,7 +23,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from masking import answers, jsonbody, upstream
+from masking import answers, cache, jsonbody, upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
 from masking.masker import amask_texts, start_epoch_read
@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 ROUTES = {"/v1/messages", "/v1/messages/count_tokens"}
 REQUEST_ID_HEADER = "x-gateway-request-id"
 AUTH_CACHE_SECONDS = 10
-_known_clients: dict[str, tuple[float, ApiClient]] = {}
+# key hash -> (until, client, cache.api_keys generation it was looked up in)
+_known_clients: dict[str, tuple[float, ApiClient, int]] = {}
 
 
 class Unauthenticated(Exception):
@@ -123,6 +124,8 @@ class _Call:
         self.cache = TokenCache(self._lookup)
         self.prefetched: asyncio.Task | None = None
         self.epoch: asyncio.Future | None = None  # the mapping epoch's read, started before the body is read
+        self.key: str | None = None  # a gateway key, checked again if API clients change meanwhile
+        self.keys_generation = 0
         self.body_read = asyncio.Event()
 
     def answer(self, work: asyncio.Task) -> Answer | None:
@@ -188,6 +191,7 @@ class _Call:
         client = await _client_for(key)
         if client is None:
             raise Unauthenticated("Invalid or inactive API key.")
+        self.key, self.keys_generation = key, cache.api_keys.number
         self.tenant = client.tenant
         await acheck(client.tenant)
         upstream_key = client.tenant.upstream_api_key or settings.ANTHROPIC_API_KEY
@@ -222,6 +226,8 @@ class _Call:
         masked = await amask_texts(
             texts, tenant=self.tenant, source="proxy", request_id=self.request_id, epoch=self.epoch
         )
+        if self.key is not None and self.keys_generation != cache.api_keys.number and not await _client_for(self.key):
+            raise Unauthenticated("Invalid or inactive API key.")  # deactivated while remembered: nothing forwarded
         if not any(masked.entities):  # nothing found (or every kind found is "off"): the body as the client wrote it
             return body
         write_slots(slots, masked.texts)
@@ -359,17 +365,20 @@ def _authenticate_fresh(key: str) -> ApiClient | None:
 
 async def _client_for(key: str) -> ApiClient | None:
     """The key's client, remembered for a few seconds: the ORM lookup is a thread hop and a query,
-    more than the whole proxy costs otherwise. A revoked key stops working within AUTH_CACHE_SECONDS."""
+    more than the whole proxy costs otherwise. Looked up again once `aws:auth:version` moved (read
+    with every masked request's epoch: a deactivated key is refused before anything is forwarded),
+    and after AUTH_CACHE_SECONDS in any case."""
     digest = hash_api_key(key)
     now = time.monotonic()
     cached = _known_clients.get(digest)
-    if cached and cached[0] > now:
+    if cached and cached[0] > now and cached[2] == cache.api_keys.number:
         return cached[1]
+    generation = cache.api_keys.number
     client = await sync_to_async(_authenticate_fresh)(key)
     if client is not None:
         if len(_known_clients) >= 10_000:
             _known_clients.clear()
-        _known_clients[digest] = (now + AUTH_CACHE_SECONDS, client)
+        _known_clients[digest] = (now + AUTH_CACHE_SECONDS, client, generation)
     return client
 
 

@@ -27,7 +27,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from masking import counters
+from masking import cache, counters
 from masking.connection import get_async_redis, get_redis
 from masking.models import DEFAULT_TENANT, Tenant
 from masking.redisline import get_line
@@ -43,6 +43,7 @@ DAILY_KEY_PREFIX = "aws:stats:daily:"
 DAILY_TTL_SECONDS = 40 * 24 * 3600
 SEQ_KEY_PREFIX = "aws:seq:"
 EPOCH_KEY = "aws:mapping:epoch"  # masking/cache.py: what the workers' mapping caches were learnt under
+AUTH_VERSION_KEY = "aws:auth:version"  # INCR when an API client or tenant changes (masking/auth.py)
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 TENANT_CACHE_SECONDS = 60
 
@@ -238,9 +239,11 @@ async def amapping_epoch(publications: Sequence[tuple[str, str]] = ()) -> tuple[
     line = get_line()  # not redis-py's client: see masking/redisline.py
     with fail_closed("mask"):
         commands = [("PUBLISH", channel, message) for channel, message in publications]
-        *published, epoch = await line.execute([*commands, ("GET", EPOCH_KEY)])
+        *published, epoch, keys = await line.execute([*commands, ("GET", EPOCH_KEY), ("GET", AUTH_VERSION_KEY)])
         if isinstance(epoch, Exception):
             raise epoch
+        if not isinstance(keys, Exception):
+            cache.api_keys.observe(keys)  # the same round trip tells the proxy whether API keys changed
         if epoch is None:
             created, epoch = await line.execute([("SET", EPOCH_KEY, secrets.token_hex(8), "NX"), ("GET", EPOCH_KEY)])
             for reply in (created, epoch):
@@ -249,6 +252,16 @@ async def amapping_epoch(publications: Sequence[tuple[str, str]] = ()) -> tuple[
     if epoch is None:  # flushed again in between: nothing cached can be trusted
         raise MaskingUnavailable("redis lost its mappings")
     return epoch, published
+
+
+def bump_auth_version() -> None:
+    """Tell every proxy worker to look its remembered API clients up again (at its next masked request)."""
+    try:
+        get_redis().incr(AUTH_VERSION_KEY)
+    except RedisError:
+        logger.warning(
+            "could not bump %s: proxies notice the change within their key cache's lifetime", AUTH_VERSION_KEY
+        )
 
 
 def new_mapping_epoch(client=None) -> None:

@@ -106,3 +106,45 @@ def test_the_admin_shows_a_new_key_once_and_it_works(tenant):
     change = browser.get(f"/admin/masking/apiclient/{authenticate_key(key).pk}/change/")
     assert change.status_code == 200
     assert key not in change.content.decode()
+
+
+def test_changing_or_deleting_a_client_or_tenant_tells_the_proxies(
+    tenant, redis_client, django_capture_on_commit_callbacks
+):
+    version = lambda: int(redis_client.get("aws:auth:version") or 0)  # noqa: E731
+    with django_capture_on_commit_callbacks(execute=True):
+        client = ApiClient.objects.create_with_key("ci", tenant)[0]
+    created = version()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.is_active = False
+        client.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant.max_body_bytes = 1024
+        tenant.save()
+
+    assert created >= 1
+    assert version() == created + 3
+
+
+def test_a_client_saved_while_redis_is_down_is_saved_all_the_same(
+    tenant, redis_server, django_capture_on_commit_callbacks
+):
+    redis_server.stop()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            client = ApiClient.objects.create_with_key("ci", tenant)[0]
+            client.is_active = False
+            client.save()
+    finally:
+        redis_server.start()
+    assert ApiClient.objects.get(pk=client.pk).is_active is False
+
+
+def test_recording_last_use_does_not_tell_the_proxies(client_and_key, redis_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        authenticate_key(client_and_key[1])
+
+    assert ApiClient.objects.get().last_used_at is not None
+    assert callbacks == []

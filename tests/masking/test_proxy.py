@@ -222,6 +222,24 @@ def test_a_tenant_with_its_own_upstream_key_uses_it(gateway, upstream):
     assert upstream.last.headers["x-api-key"] == "sk-ant-team-a"
 
 
+@pytest.mark.parametrize("revoke", ["deactivate", "delete"])
+def test_a_revoked_key_is_refused_at_its_next_request_and_nothing_is_forwarded(gateway, upstream, api_key, revoke):
+    for _ in range(2):  # the second one remembers the client under the current aws:auth:version
+        assert gateway.post("/v1/messages", json=message(PROMPT), headers=headers(api_key)).status_code == 200
+    client = ApiClient.objects.get()
+    if revoke == "deactivate":
+        client.is_active = False
+        client.save()
+    else:
+        client.delete()
+
+    response = gateway.post("/v1/messages", json=message(PROMPT), headers=headers(api_key))
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert len(upstream.received) == 2
+
+
 @pytest.mark.parametrize(
     ("client_headers", "expected"),
     [
