@@ -3,14 +3,15 @@
 The walkers return *slots*: (container, key) pairs whose value is a string that may hold an AWS
 identifier. The proxy reads every slot, masks (or restores) all of them in one call, and writes
 them back, so a whole request costs one store round trip. Ids, signatures, model names, tool
-names and images are never slots. A block type the gateway does not know is walked whole (every
-string except the structural keys), so a new API feature can leak nothing."""
+names and images are never slots; the keys of a tool input are (`KeyOf`). A block type the gateway
+does not know is walked whole (every string value except the structural keys'), so a new API
+feature can leak nothing."""
 
 from typing import Any
 
 from masking.errors import InvalidPayload
 
-Slot = tuple[dict | list, str | int]
+Slot = tuple["dict | list | KeyOf", str | int]  # KeyOf: the slot is the key itself
 
 # Keys that name or sign things; changing them would break the API contract, never text.
 _STRUCTURAL_KEYS = frozenset(
@@ -82,12 +83,37 @@ def block_slots(block: Any) -> list[Slot]:
     return slots
 
 
+class KeyOf:
+    """The container of a slot that is an object's *key* (a tool input is user data: `{"i-0abc...":
+    "running"}`). Reading gives the key; writing renames it, keeping the object's order."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: dict) -> None:
+        self.node = node
+
+    def __getitem__(self, key: str) -> str:
+        return key
+
+    def __setitem__(self, key: str, new: str) -> None:
+        if new != key:  # two keys that become one token (or one redaction marker): the last one wins
+            items = list(self.node.items())
+            self.node.clear()
+            self.node.update((new if name == key else name, value) for name, value in items)
+
+
 def read_slots(slots: list[Slot]) -> list[str]:
     return [container[key] for container, key in slots]
 
 
 def write_slots(slots: list[Slot], texts: list[str]) -> None:
+    renames = []
     for (container, key), text in zip(slots, texts, strict=True):
+        if type(container) is KeyOf:
+            renames.append((container, key, text))  # after the values: their slots name the old keys
+        else:
+            container[key] = text
+    for container, key, text in reversed(renames):  # innermost first, though each object is its own
         container[key] = text
 
 
@@ -152,17 +178,21 @@ def _citations(citations: Any, slots: list[Slot]) -> None:
 
 
 def _json_strings(parent: dict | list, key: str | int, slots: list[Slot], structural: bool = False) -> None:
-    """Every string value at any depth below parent[key] (object keys stay as they are).
+    """Every string at any depth below parent[key].
 
-    With `structural`, the values of structural keys and base64 sources are skipped too (blocks of
-    unknown types); tool inputs are user data through and through, so nothing is skipped there."""
+    With `structural` (blocks of unknown types), string values only, skipping the values of
+    structural keys and base64 sources. Without it (tool inputs, user data through and through),
+    object keys too: a tool input may be keyed by instance ids."""
     node = parent.get(key) if isinstance(parent, dict) else parent[key]
     if isinstance(node, str):
         slots.append((parent, key))
     elif isinstance(node, dict):
         if structural and node.get("type") == "base64":
             return
+        keys = None if structural else KeyOf(node)
         for child in node:
+            if keys is not None and isinstance(child, str):
+                slots.append((keys, child))
             if not (structural and child in _STRUCTURAL_KEYS):
                 _json_strings(node, child, slots, structural)
     elif isinstance(node, list):

@@ -65,8 +65,11 @@ def test_it_finds_every_text_of_a_request_and_nothing_else():
             "plain user string",
             "thinking text",
             "assistant text",
+            "command",  # a tool input's keys are user data too
             "input string",
+            "args",
             "list item",
+            "name",
             "nested name",
             "tool result string",
             "tool result block",
@@ -83,7 +86,7 @@ def test_it_writes_replacements_back_in_place_leaving_ids_signatures_and_images_
     assert body["messages"][0]["content"] == "PLAIN USER STRING"
     assistant = body["messages"][1]["content"]
     assert assistant[0] == {"type": "thinking", "thinking": "THINKING TEXT", "signature": "sig-abc"}
-    assert assistant[3]["input"] == {"command": "INPUT STRING", "args": ["LIST ITEM", 5, {"name": "NESTED NAME"}]}
+    assert assistant[3]["input"] == {"COMMAND": "INPUT STRING", "ARGS": ["LIST ITEM", 5, {"NAME": "NESTED NAME"}]}
     assert assistant[3]["name"] == "run_cli" and assistant[3]["id"] == "toolu_01"
     assert body["messages"][2]["content"][-1] == IMAGE
     assert body["model"] == "claude-sonnet-4-5"
@@ -110,7 +113,7 @@ def test_a_response_exposes_text_tool_input_and_thinking():
             {"type": "tool_use", "id": "toolu_1", "name": "n", "input": {"a": {"b": "deep"}}},
         ],
     }
-    assert read_slots(response_slots(response)) == ["t", "x", "c", "deep"]
+    assert read_slots(response_slots(response)) == ["t", "x", "c", "a", "b", "deep"]
 
 
 def test_an_error_response_exposes_its_message():
@@ -119,7 +122,7 @@ def test_an_error_response_exposes_its_message():
 
 
 def test_a_streamed_block_start_exposes_its_strings():
-    assert read_slots(block_slots({"type": "tool_use", "id": "t", "name": "n", "input": {"q": "v"}})) == ["v"]
+    assert read_slots(block_slots({"type": "tool_use", "id": "t", "name": "n", "input": {"q": "v"}})) == ["q", "v"]
     assert read_slots(block_slots({"type": "text", "text": ""})) == [""]
 
 
@@ -149,3 +152,20 @@ def test_a_rejection_names_the_field_but_never_quotes_a_value():
         request_slots(body)
     assert "messages.0.content.0" in str(caught.value)
     assert "i-0123456789abcdef0" not in str(caught.value)
+
+
+def test_a_tool_inputs_keys_are_renamed_in_place_keeping_their_order_and_values():
+    block = {"type": "tool_use", "id": "toolu_01", "name": "run", "input": {"a": 1, "i-0abc": {"i-0abc": "x"}, "z": 2}}
+    slots = block_slots(block)
+    renamed = {"i-0abc": "AWS_EC2_001", "x": "X"}
+
+    write_slots(slots, [renamed.get(text, text) for text in read_slots(slots)])
+
+    assert block["input"] == {"a": 1, "AWS_EC2_001": {"AWS_EC2_001": "X"}, "z": 2}
+    assert list(block["input"]) == ["a", "AWS_EC2_001", "z"]
+    assert (block["id"], block["name"]) == ("toolu_01", "run")
+
+
+def test_an_unknown_blocks_keys_are_its_fields_and_stay():
+    block = {"type": "future_block", "payload": {"i-0abc": "x"}}
+    assert read_slots(block_slots(block)) == ["x"]

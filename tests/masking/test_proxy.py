@@ -108,6 +108,31 @@ def test_the_fail_closed_redis_read_goes_out_before_the_body_is_read(gateway, up
     assert calls == ["epoch read", "body read"]
 
 
+def test_identifiers_used_as_tool_input_keys_never_reach_the_upstream(gateway, upstream, api_key):
+    tool_input = {"i-0a1b2c3d4e5f67890": {"state": "running", "vpc-12345678": ["i-0a1b2c3d4e5f67890"]}}
+    body = message(
+        [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "done"}],
+    )
+    body["messages"] = [
+        {"role": "user", "content": "Which instances run?"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": TOOL["name"], "input": tool_input}],
+        },
+        *body["messages"],
+    ]
+
+    response = gateway.post("/v1/messages", json=body, headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert b"i-0a1b2c3d4e5f67890" not in upstream.last.body and b"vpc-12345678" not in upstream.last.body
+    sent = upstream.last.json["messages"][1]["content"][0]["input"]
+    ((instance, inner),) = sent.items()
+    _, vpc = list(inner)
+    assert instance.startswith("AWS_EC2_") and vpc.startswith("AWS_VPC_")
+    assert inner == {"state": "running", vpc: [instance]}  # the same identifier, the same token, key or value
+
+
 def test_model_ids_signatures_and_images_reach_the_upstream_unchanged(gateway, upstream, api_key):
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
     thinking = {"type": "thinking", "thinking": "plain thoughts", "signature": "EqQBCkYIARgCIkD"}
