@@ -12,12 +12,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from masking.bodylimit import with_body_limit  # noqa: E402
 from masking.proxy import with_proxy  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 
+site = ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http
 application = ProtocolTypeRouter(
     {
-        "http": with_proxy(ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http),
+        "http": with_proxy(with_body_limit(site)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
