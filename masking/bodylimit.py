@@ -15,27 +15,34 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Max
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from masking.errors import PayloadTooLarge, error_body, http_error
 from masking.models import Tenant
 
-CEILING_CACHE_SECONDS = 60
-_ceiling: tuple[float, int] = (0.0, 0)  # (until, bytes)
+CEILING_CACHE_SECONDS = 60  # a tenant given a larger limit in another process: this one knows within a minute
+_tenants_largest: tuple[float, int] = (0.0, 0)  # (until, the largest tenant's own max_body_bytes)
 
 
-def _largest_limit() -> int:
-    largest = Tenant.objects.aggregate(largest=Max("max_body_bytes"))["largest"] or 0
-    return max(largest, settings.MASKING_MAX_BODY_BYTES)
+def _largest_tenant_limit() -> int:
+    return Tenant.objects.aggregate(largest=Max("max_body_bytes"))["largest"] or 0
 
 
 async def ceiling() -> int:
-    """The largest body any tenant may send, looked up at most once a minute per process."""
-    global _ceiling
-    until, limit = _ceiling
+    """The largest body any tenant may send (the tenants' limits looked up at most once a minute)."""
+    global _tenants_largest
+    until, largest = _tenants_largest
     if time.monotonic() >= until:
-        limit = await sync_to_async(_largest_limit)()
-        _ceiling = (time.monotonic() + CEILING_CACHE_SECONDS, limit)
-    return limit
+        largest = await sync_to_async(_largest_tenant_limit)()
+        _tenants_largest = (time.monotonic() + CEILING_CACHE_SECONDS, largest)
+    return max(largest, settings.MASKING_MAX_BODY_BYTES)
+
+
+@receiver([post_save, post_delete], sender=Tenant)
+def _tenants_changed(sender, **kwargs) -> None:
+    global _tenants_largest
+    _tenants_largest = (0.0, 0)  # this process looks them up again at once
 
 
 def with_body_limit(app):
