@@ -12,7 +12,7 @@ import asyncio
 import re
 import time
 import weakref
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -171,12 +171,7 @@ def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None
     """
     for index, text in enumerate(plan.texts):
         kept = plan.found[index]
-        starts = [match.start for match, _ in kept]  # sorted, spans never overlap
-        extra = [
-            (Match(start, end, "account_id"), mode)
-            for start, end in plan.scanned[index].twelve_digit_runs(text)
-            if text[start:end] in accounts and not _inside_a_span(kept, starts, start)
-        ]
+        extra = _more_accounts(text, kept, plan.scanned[index].twelve_digit_runs(text), accounts, mode)
         if not extra:
             continue
         plan.found[index] = sorted(kept + extra, key=lambda pair: pair[0].start)
@@ -184,6 +179,26 @@ def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None
         if mode == policy.MASK:
             for match, _ in extra:
                 plan.prefixes.setdefault(text[match.start : match.end], policy.prefix_of("account_id"))
+
+
+# What may stand between two account ids of one list: `, `, `", "`, a line break and indentation, "and".
+_LIST_GAP = re.compile(r"""["']?\s{0,12}(?:[,;/&|]|and|or)?\s{0,12}["']?""")
+
+
+def _more_accounts(text: str, kept: list, runs: list[tuple[int, int]], accounts: set[str], mode: str) -> list:
+    """The bare 12-digit runs of `text` that are accounts: one the request shows elsewhere, or the
+    next item of a list that starts with an account ("Accounts: 111111111111, 222222222222")."""
+    starts = [match.start for match, _ in kept]  # sorted, spans never overlap
+    ends = [match.end for match, _ in kept if match.kind == "account_id"]  # sorted too
+    extra = []
+    for start, end in runs:
+        if _inside_a_span(kept, starts, start):
+            continue
+        before = bisect_right(ends, start) - 1
+        if text[start:end] in accounts or (before >= 0 and _LIST_GAP.fullmatch(text, ends[before], start)):
+            extra.append((Match(start, end, "account_id"), mode))
+            insort(ends, end)
+    return extra
 
 
 def _masked(text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:

@@ -193,7 +193,7 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
 
 _MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,12}|REDACTED)"
 # Anywhere in a word: `recipientAccountId`, `AWS_ACCOUNT_ID`, `myaccount`.
-_ACCOUNT_LABEL = r"""(?:(?i:account(?:[ _-]?(?:ids?|number|no))?|owner[ _-]?ids?)|"AWS")"""
+_ACCOUNT_LABEL = r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|owner[ _-]?ids?)|"AWS")"""
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
@@ -344,7 +344,7 @@ RULES: list[Rule] = [
         "account_id",
         _ACCOUNT_LABEL,
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
-        sep=OPT_SEP + r"\[?\s{0,3}[\"']?#?",
+        sep=OPT_SEP + r"\[?\s{0,12}[\"']?#?",  # a list's first item, on the next line when pretty-printed
         classify=not_before_digit_group("account_id"),
         needles=(b"account", b"owner", b'"aws"'),
     ),

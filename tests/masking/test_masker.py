@@ -215,3 +215,24 @@ def test_a_request_cancelled_while_it_waits_for_a_shared_epoch_read_leaves_it_to
         return await staying
 
     assert asyncio.run(run()).texts == masker.mask_texts([TEXT]).texts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Accounts: 111111111111, 222222222222 and 333333333333.",
+        '{"AccountIds": [\n    "111111111111",\n    "222222222222",\n    "333333333333"\n]}',
+        "owner id 111111111111 222222222222; 333333333333",
+    ],
+)
+def test_every_item_of_a_list_that_starts_with_an_account_is_masked(redis_client, text):
+    (masked,) = masker.mask_texts([text]).texts
+
+    assert not any(account in masked for account in ("111111111111", "222222222222", "333333333333"))
+    assert masked.count("AWS_ACCOUNT_") == 3
+
+
+def test_a_number_further_away_from_an_account_is_left_alone(redis_client):
+    (masked,) = masker.mask_texts(["account 111111111111 was billed for order 222222222222"]).texts
+
+    assert "222222222222" in masked and "111111111111" not in masked
