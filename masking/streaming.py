@@ -71,14 +71,6 @@ class TokenCache:
             self.known.update({token: found.get(token) for token in missing})
         return self.known
 
-    @property
-    def restored(self) -> int:
-        return sum(1 for original in self.known.values() if original is not None)
-
-    @property
-    def unresolved(self) -> list[str]:
-        return [token for token, original in self.known.items() if original is None]
-
     def restore_known(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str | None:
         """`text` with its tokens replaced, or None when one of them is not known yet (its lookup is
         for `restore`; the tokens to look up are left in `missing`). `before` and `after` are its
