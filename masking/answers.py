@@ -7,6 +7,11 @@ token in the answer's strings is restored: its texts, tool inputs and error mess
 also any other string (a key of a tool input, say). Ids, signatures and encrypted blocks never hold
 one: a token needs underscores between word boundaries, which base64 and `msg_...` ids cannot give.
 A document the bytes cannot settle (`None`) is parsed and restored text by text (masking.proxy).
+
+An answer names the same few tokens again and again, and the next answer names them too: each is
+looked up once per answer (its originals from what the worker remembers, masking/cache.py), and a
+worker remembers how a token as written reads (`_names`) and how an original is JSON-escaped
+(`_escaped`), both pure functions of their key.
 """
 
 import json
@@ -16,8 +21,36 @@ from collections import Counter
 import orjson
 
 from masking.store import TenantRef
-from masking.tokens import split_json_tokens
+from masking.tokens import canonical_json_token, split_json_tokens
 from masking.unmasker import alookup_originals, publish_proxy_unmasking
+
+MAX_REMEMBERED = 10_000  # entries of each of the two memos below; past it, that one starts over
+
+
+class _Memo(dict):
+    """key -> compute(key), bounded; read with `memo[key]` (a plain dict read once remembered)."""
+
+    def __init__(self, compute) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key):
+        if len(self) >= MAX_REMEMBERED:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
+
+def _json_string(text: str) -> bytes:
+    """`text` as it stands between the quotes of a JSON string."""
+    try:
+        return orjson.dumps(text)[1:-1]
+    except orjson.JSONEncodeError:  # a lone surrogate: escaped, as the standard encoder writes it
+        return json.dumps(text).encode()[1:-1]
+
+
+_names = _Memo(canonical_json_token)  # a token as a JSON writes it -> as find_tokens gives it
+_escaped = _Memo(_json_string)  # an original -> as it stands between the quotes of a JSON string
 
 
 async def arestore(body: bytes, tenant: TenantRef, request_id: str | None) -> bytes | None:
@@ -28,18 +61,21 @@ async def arestore(body: bytes, tenant: TenantRef, request_id: str | None) -> by
         return None if parts is None else body
     started = time.perf_counter()
     written = parts[1::2]
-    found = [(token.replace(b"\\", b"") if b"\\" in token else token).decode() for token in written]
-    originals = await alookup_originals(list(dict.fromkeys(found)), tenant)
-    escaped = {token: _json_string(original) for token, original in originals.items()}
-    parts[1::2] = [escaped.get(token, as_written) for token, as_written in zip(found, written, strict=True)]
-    restored = Counter(token for token in found if token in escaped)
-    publish_proxy_unmasking(restored, len(found) - restored.total(), tenant, request_id, started, len(body))
+    occurrences = Counter(written)  # each token as written, once, in order of appearance
+    names = list(map(_names.__getitem__, occurrences))
+    restored = dict(zip(names, occurrences.values(), strict=True))  # by token, if each is written one way
+    originals = await alookup_originals(list(restored), tenant)
+    if len(originals) == len(names):  # the usual answer: every token known, each written one way
+        escaped = map(_escaped.__getitem__, map(originals.__getitem__, names))
+        replacements = dict(zip(occurrences, escaped, strict=True))
+        unresolved = 0
+    else:
+        replacements, restored = {}, {}
+        for token, name in zip(occurrences, names, strict=True):
+            if (original := originals.get(name)) is not None:
+                replacements[token] = _escaped[original]
+                restored[name] = restored.get(name, 0) + occurrences[token]
+        unresolved = len(written) - sum(restored.values())
+    parts[1::2] = map(replacements.get, written, written)  # an unknown token stays as written
+    publish_proxy_unmasking(restored, unresolved, tenant, request_id, started, len(body))
     return b"".join(parts)
-
-
-def _json_string(text: str) -> bytes:
-    """`text` as it stands between the quotes of a JSON string."""
-    try:
-        return orjson.dumps(text)[1:-1]
-    except orjson.JSONEncodeError:  # a lone surrogate: escaped, as the standard encoder writes it
-        return json.dumps(text).encode()[1:-1]

@@ -8,6 +8,7 @@ original.
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,6 +30,8 @@ async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[
     """token -> original, from what this worker remembers (masking/cache.py), else from the store."""
     slug = store.tenant_slug(tenant)
     found = cache.mappings.originals(slug, tokens)
+    if len(found) == len(tokens):  # every token remembered (and none named twice)
+        return found
     missing = [token for token in tokens if token not in found]
     if missing:
         stored = await store.alookup_originals(missing, tenant)
@@ -117,17 +120,27 @@ async def aunmask_texts(
 
 
 def publish_proxy_unmasking(
-    restored: Counter, unresolved: int, tenant: store.TenantRef, request_id: str | None, started: float, size: int
+    restored: Mapping[str, int],
+    unresolved: int,
+    tenant: store.TenantRef,
+    request_id: str | None,
+    started: float,
+    size: int,
 ) -> None:
     """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
-    as it streamed (masking.streaming): `size` is the answer's, in bytes as the upstream sent them.
-    Built and published once the proxy next waits (events.publish_soon)."""
+    as it streamed (masking.streaming): `restored` counts the occurrences restored by token, `size`
+    is the answer's, in bytes as the upstream sent them. Built and published once the proxy next
+    waits (events.publish_soon)."""
     duration_ms = (time.perf_counter() - started) * 1000
 
     def build() -> events.Built:
-        by_kind: Counter = Counter()
+        by_kind: dict[str, int] = {}
+        kinds = _kinds
+        total = 0
         for token, count in restored.items():
-            by_kind[_kind_of(token)] += count
+            kind = kinds.get(token) or _remember_kind(token)
+            by_kind[kind] = by_kind.get(kind, 0) + count
+            total += count
         event = events.build_event(
             events.UNMASKING,
             tenant=store.tenant_slug(tenant),
@@ -138,9 +151,20 @@ def publish_proxy_unmasking(
             duration_ms=duration_ms,
             bytes=size,
         )
-        return event, store.unmask_counters(sum(restored.values()), unresolved)
+        return event, store.unmask_counters(total, unresolved)
 
     events.publish_soon(build)
+
+
+MAX_KINDS_REMEMBERED = 10_000
+_kinds: dict[str, str] = {}  # token -> kind, for the proxy's events: the same tokens come back
+
+
+def _remember_kind(token: str) -> str:
+    if len(_kinds) >= MAX_KINDS_REMEMBERED:
+        _kinds.clear()
+    kind = _kinds[token] = _kind_of(token)
+    return kind
 
 
 def unmask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, UnmaskResult]:

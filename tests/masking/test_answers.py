@@ -79,3 +79,30 @@ def test_restoring_fails_closed_when_redis_is_down(redis_server):
             restore(b'{"text": "AWS_EC2_001"}')
     finally:
         redis_server.start()
+
+
+def test_a_token_written_two_ways_is_restored_both_ways_and_counted_once_by_kind(redis_client):
+    masker.mask_texts([f"{EC2} in {VPC}"])
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(events.CHANNELS[events.UNMASKING])
+    pubsub.get_message(timeout=1)
+    text = "AWS_EC2_001, AWS\\_EC2\\_001, AWS_VPC_001, AWS_EC2_001 and AWS_VPC_404"
+    body = json.dumps({"text": text}).encode()
+
+    restored = restore(body)
+
+    assert json.loads(restored) == {"text": f"{EC2}, {EC2}, {VPC}, {EC2} and AWS_VPC_404"}
+    event = json.loads(pubsub.get_message(timeout=5)["data"])
+    assert (event["counts_by_kind"], event["unresolved"]) == ({"ec2_instance": 3, "vpc": 1}, 1)
+    pubsub.close()
+
+
+def test_what_a_worker_remembers_of_tokens_and_originals_starts_over_past_its_bound(redis_client, monkeypatch):
+    monkeypatch.setattr(answers, "MAX_REMEMBERED", 1)
+    answers._names.clear()
+    answers._escaped.clear()
+    masker.mask_texts([f"{EC2} in {VPC}"])
+    body = json.dumps({"text": "AWS_EC2_001 in AWS_VPC_001, AWS_EC2_001"}).encode()
+
+    assert json.loads(restore(body)) == json.loads(restore(body)) == {"text": f"{EC2} in {VPC}, {EC2}"}
+    assert len(answers._names) == len(answers._escaped) == 1

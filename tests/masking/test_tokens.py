@@ -2,6 +2,7 @@
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -151,3 +152,50 @@ def test_a_json_escape_of_an_ascii_letter_leaves_the_bytes_undecided():
     assert split_json_tokens(b'{"a":"AWS_EC2_001\\u0041"}') is None
     assert json_tokens(b'{"a":"\\u00e9AWS_EC2_001\\u00e9"}') == ["AWS_EC2_001"]
     assert json_tokens(b'{"a":"\\\\u00e9AWS_EC2_001"}') == []
+
+
+def test_the_escapes_before_a_token_are_read_whatever_backslashes_precede_them():
+    raw = rb'{"a":"\\\nAWS_EC2_001 \\nAWS_EC2_002 \\\u00e9AWS_EC2_003 \u00e9AWS_EC2_004 \tAWS_EC2_005"}'
+
+    parts = split_json_tokens(raw)
+
+    assert b"".join(parts) == raw
+    expected = ["AWS_EC2_001", "AWS_EC2_003", "AWS_EC2_004", "AWS_EC2_005"]
+    assert json_tokens(raw) == tokens(json.loads(raw)["a"]) == expected
+
+
+def test_bytes_that_are_not_json_are_cut_as_they_always_were():
+    # \u before four characters that are not hex digits: the token starts at the first "AWS" that
+    # can start one, as when every "AWS" was a candidate and the character before was checked next.
+    raw = b'{"a":"\\uAWS_AWS_A_B_C_D_001 xAWS_EC2_001 AWS_EC2_002"}'
+
+    assert split_json_tokens(raw) == [b'{"a":"\\uAWS_', b"AWS_A_B_C_D_001", b" xAWS_EC2_001 ", b"AWS_EC2_002", b'"}']
+
+
+@pytest.mark.parametrize(
+    "unit", [b"xAWS_EC2_001 ", b"\\\\nAWS_EC2_001", b"AWS_A_", b"_AWS", b"\\\\\\\\nAWS_A_B_C_D_001"]
+)
+def test_a_megabyte_of_tokens_that_are_parts_of_words_is_one_piece_at_once(unit):
+    document = b'{"a":"' + unit * (1_000_000 // len(unit)) + b'"}'
+
+    assert split_json_tokens(document) == [document]  # no piece joined again and again: linear time
+
+
+def test_each_run_of_tokens_that_are_parts_of_words_joins_the_bytes_around_it():
+    raw = b'{"a":"AWS_EC2_001 \\\\nAWS_EC2_002 \\\\nAWS_EC2_003 AWS_EC2_004 \\\\nAWS_EC2_005 AWS_EC2_006"}'
+
+    parts = split_json_tokens(raw)
+
+    assert parts[1::2] == [b"AWS_EC2_001", b"AWS_EC2_004", b"AWS_EC2_006"]
+    assert parts[2] == b" \\\\nAWS_EC2_002 \\\\nAWS_EC2_003 "
+    assert b"".join(parts) == raw
+
+
+def test_json_bytes_are_cut_alike_in_threads_at_once():
+    documents = [b'{"a":"' + b"x \\u00e9 AWS_EC2_001 " * 20_000 + end + b'"}' for end in (b"", b"\\u0041")]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(split_json_tokens, documents * 8))
+
+    assert results == [split_json_tokens(documents[0]), None] * 8
+    assert len(results[0]) == 40_001
