@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 from redis.exceptions import RedisError
 
+from masking import deferred
 from masking.connection import get_async_redis, get_redis
 
 FLUSH_INTERVAL_SECONDS = 1.0
@@ -107,6 +108,7 @@ def flush() -> bool:
 
 
 async def aflush() -> bool:
+    deferred.run_now()  # counts a request left for later (masking.deferred) go too
     amounts, expires = _pending.take()
     if not amounts:
         return True

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import orjson
 from redis.exceptions import RedisError
 
-from masking import counters, store
+from masking import counters, deferred, store
 from masking.connection import get_redis
 from masking.redisline import get_line
 from monitoring import metrics
@@ -106,13 +106,14 @@ def _observe(event: dict, published: bool) -> None:
     metrics.observe_event(event["event_type"], published)
 
 
-async def _aobserve(event: dict, published: bool) -> None:
+def _note(event: dict, published: bool) -> None:
+    """`_observe` in an event loop: memory only, the loop writes the counters (masking.counters)."""
     duration_s = event.get("duration_ms", 0.0) / 1000
     if event["event_type"] == MASKING:
-        await metrics.aobserve_masking(duration_s, event["source"])
+        metrics.note_masking(duration_s, event["source"])
     elif event["event_type"] == UNMASKING:
-        await metrics.aobserve_unmasking(duration_s, event["source"])
-    await metrics.aobserve_event(event["event_type"], published)
+        metrics.note_unmasking(duration_s, event["source"])
+    metrics.note_event(event["event_type"], published)
 
 
 def _json(event: dict) -> str:
@@ -171,8 +172,9 @@ class _Outbox:
         self.lock = asyncio.Lock()  # one batch in flight at a time; drain() waits for it
         self.task: asyncio.Task | None = None
 
-    def take(self) -> list[tuple[dict, str, str]]:
-        self.build()
+    def take(self, build: bool = True) -> list[tuple[dict, str, str]]:
+        if build:
+            self.build()
         taken, self.queued = self.queued, []
         return taken
 
@@ -243,25 +245,31 @@ def pending() -> int:
 
 
 def take_queued() -> list[tuple[dict, str, str]]:
-    """This loop's queued events as (event, channel, JSON), for a caller that sends them along with
-    its own Redis command; it must report the outcome with `settle()`."""
+    """This loop's events built and queued, as (event, channel, JSON), for a caller that sends them
+    along with its own Redis command; it must report the outcome with `settle()`. Events not built
+    yet stay: building them now would hold that caller up (they go with a later batch)."""
     box = _outboxes.get(asyncio.get_running_loop())
-    return box.take() if box is not None else []
+    return box.take(build=False) if box is not None else []
 
 
 async def settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
     """Count and observe each event's outcome: a reply that is not a number was not published."""
+    _settle(batch, replies)
+
+
+def _settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
     for (event, _, _), reply in zip(batch, replies, strict=True):
         published = isinstance(reply, int)
         if not published:
             _count_failure(reply if isinstance(reply, BaseException) else None)
-        await _aobserve(event, published)
+        _note(event, published)
 
 
 def settle_soon(batch: list[tuple[dict, str, str]], replies: list) -> None:
-    """`settle()` once the caller next waits: off the path of the request that carried the batch."""
+    """`settle()` once the proxy waits for the upstream (masking.deferred): off the path of the
+    request that carried the batch."""
     if batch:
-        asyncio.ensure_future(settle(batch, replies))
+        deferred.later(_settle, batch, replies)
 
 
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
@@ -272,17 +280,18 @@ async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = 
 
 
 def publish_soon(build: Callable[[], Built]) -> None:
-    """`apublish_event(*build())`, with the event built once the caller next waits, which for the
-    proxy is while the upstream thinks or once the answer is sent: building an event, counting it
+    """`apublish_event(*build())`, with the event built once the proxy waits for the upstream
+    (masking.deferred), or when the queued events go out, whichever comes first: building an event, counting it
     and writing its JSON then cost the request nothing on its way. `build()` must not raise."""
     box = _outbox()
     box.unbuilt.append(build)
     if len(box.unbuilt) == 1:
-        asyncio.get_running_loop().call_soon(box.build)
+        deferred.later(box.build)
 
 
 async def drain() -> None:
     """Publish this loop's queued events now and wait for them (tests, and a clean shutdown)."""
+    deferred.run_now()
     box = _outboxes.get(asyncio.get_running_loop())
     if box is not None:
         async with box.lock:

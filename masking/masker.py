@@ -9,9 +9,9 @@ epoch from Redis first, which fails closed.
 """
 
 import asyncio
+import functools
 import re
 import time
-import weakref
 from bisect import bisect_right, insort
 from collections import Counter
 from dataclasses import dataclass, field
@@ -264,21 +264,30 @@ def mask_texts(
     return result
 
 
-# Per event loop: the epoch read created but not sent yet, which requests arriving meanwhile share.
-_unsent: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
+async def start_epoch_read() -> asyncio.Future:
+    """The mapping epoch's GET, with the events earlier requests left queued, written to Redis at
+    once (after connecting, if this loop's line is not connected yet): a caller that starts it early
+    (the proxy, before reading and parsing the body) hides the round trip behind its own work, and
+    the read always went out after its request arrived. Pass it to one `amask_texts` call."""
+    queued = events.take_queued()
+    read = store.start_mapping_epoch_read([(channel, message) for _, channel, message in queued])
+    if queued:
+        read.add_done_callback(functools.partial(_settle_queued, queued))
+    read.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it
+    if isinstance(read, asyncio.Task):
+        await asyncio.sleep(0)  # the line connects first: let that start now
+    return read
 
 
-def start_epoch_read() -> asyncio.Future:
-    """The mapping epoch's GET, sent as soon as the caller next waits: a caller that starts it early
-    (the proxy, before reading and parsing the body) hides the round trip behind its own work.
-    Requests that start one before it goes out share it (one GET for a burst of requests), so each
-    still reads Redis after it arrived. Never cancel it: others may be waiting for it too."""
-    loop = asyncio.get_running_loop()
-    epoch = _unsent.get(loop)
-    if epoch is None or epoch.done():  # done before it went out: cancelled with its loop
-        epoch = _unsent[loop] = loop.create_task(_epoch_with_queued_events(loop))
-        epoch.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it
-    return epoch
+def _settle_queued(queued: list, read: asyncio.Future) -> None:
+    """The outcome of the events that went out with an epoch read: its first replies."""
+    if read.cancelled():
+        replies = [None] * len(queued)  # the replies were dropped: not known to be published
+    elif read.exception() is not None:
+        replies = [read.exception()] * len(queued)
+    else:
+        replies = read.result()[: len(queued)]
+    events.settle_soon(queued, replies)
 
 
 async def amask_texts(
@@ -293,11 +302,10 @@ async def amask_texts(
     read while the texts are scanned, and fails closed."""
     started = time.perf_counter()
     if epoch is None:
-        epoch = start_epoch_read()
-        await asyncio.sleep(0)  # the GET goes out now, and its answer waits while the texts are scanned
+        epoch = await start_epoch_read()  # the GET goes out now, and its answer waits while the texts are scanned
     await policy.arefresh()
     plan = _plan_masking(texts, tenant)
-    cache.mappings.use_epoch(await asyncio.shield(epoch))  # a caller cancelled (client gone) leaves it to the others
+    cache.mappings.use_epoch((await store.amapping_epoch(read=epoch))[0])
     slug = store.tenant_slug(tenant)
     known = cache.mappings.tokens(slug, plan.prefixes)
     if known is not None:
@@ -321,19 +329,6 @@ async def amask_texts(
 def _retrieved(task: asyncio.Task) -> None:
     if not task.cancelled():
         task.exception()
-
-
-async def _epoch_with_queued_events(loop: asyncio.AbstractEventLoop) -> bytes:
-    """The mapping epoch, read in one round trip with the events earlier requests left queued."""
-    _unsent.pop(loop, None)  # going out now: a request arriving from here on needs a read of its own
-    queued = events.take_queued()
-    try:
-        epoch, replies = await store.amapping_epoch([(channel, message) for _, channel, message in queued])
-    except BaseException as exc:
-        events.settle_soon(queued, [exc] * len(queued))
-        raise
-    events.settle_soon(queued, replies)
-    return epoch
 
 
 # --- JSON documents: every string value, keys untouched ----------------------------------------------

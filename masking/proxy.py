@@ -23,7 +23,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from masking import answers, cache, jsonbody, upstream
+from masking import answers, cache, deferred, jsonbody, upstream
 from masking.auth import authenticate_key, key_from_headers
 from masking.errors import HttpError, InvalidPayload, PayloadTooLarge, error_body, http_error
 from masking.masker import amask_texts, start_epoch_read
@@ -79,20 +79,17 @@ def with_proxy(app):
 
 async def proxy_app(scope, receive, send) -> None:
     call = _Call(scope, receive)
-    work = asyncio.create_task(call.run())
-    gone = asyncio.create_task(call.disconnected())
-    await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
-    if not work.done():  # the client left while the upstream was thinking: stop asking it
-        work.cancel()
-        await asyncio.gather(work, return_exceptions=True)
-        call.finished(499)
-        return
-    answer = call.answer(work)
+    answer = await call.answer()
     if answer is None:
-        gone.cancel()
         return
     answer.headers[REQUEST_ID_HEADER] = call.request_id
-    await _respond(answer, gone, send)
+    try:
+        await _respond(answer, send)
+    except asyncio.CancelledError:
+        if not call.stop_watching():  # not the client leaving mid-stream: the server is stopping
+            raise
+    else:
+        call.stop_watching()
 
 
 def _error(exc: Exception) -> HttpError:
@@ -126,14 +123,19 @@ class _Call:
         self.epoch: asyncio.Future | None = None  # the mapping epoch's read, started before the body is read
         self.key: str | None = None  # a gateway key, checked again if API clients change meanwhile
         self.keys_generation = 0
-        self.body_read = asyncio.Event()
+        self.watcher: asyncio.Task | None = None  # cancels the request if the client goes away
 
-    def answer(self, work: asyncio.Task) -> Answer | None:
-        """What `run()` returned, or the error it raised in the Claude API's shape (None: nobody to tell)."""
+    async def answer(self) -> Answer | None:
+        """What `run()` returns, or the error it raised in the Claude API's shape (None: nobody to tell)."""
         try:
-            return work.result()
+            return await self.run()
         except ClientGone:
             self.finished(499)
+            return None
+        except asyncio.CancelledError:
+            if not self.stop_watching():  # not the client: the server is stopping
+                raise
+            self.finished(499)  # the client left while the upstream was thinking: it was cancelled
             return None
         except (Unauthenticated, GatewayMisconfigured, InvalidPayload, PayloadTooLarge, MaskingUnavailable) as exc:
             answer = _error_answer(_error(exc))
@@ -150,13 +152,33 @@ class _Call:
             _log_failure(exc, self.request_id)
             answer = _error_answer(HttpError(500, "api_error", "Internal error."))
             self.finished(answer.status)
+        if answer.stream is None:
+            self.stop_watching()
         return answer
 
-    async def disconnected(self) -> None:
-        """Returns when the client goes away (listened for only once its body has arrived)."""
-        await self.body_read.wait()
+    def watch(self) -> None:
+        """Once the body is in: a client that goes away cancels this request (its upstream call,
+        or its stream) by cancelling the task serving it."""
+        self.watcher = asyncio.get_running_loop().create_task(self._disconnected(asyncio.current_task()))
+
+    def stop_watching(self) -> bool:
+        """Stop the watcher; whether the client went away (and cancelled the request)."""
+        watcher, self.watcher = self.watcher, None
+        if watcher is None:
+            return False
+        if not watcher.done():
+            watcher.cancel()
+            return False
+        gone = not watcher.cancelled() and watcher.result()
+        if gone:
+            asyncio.current_task().uncancel()  # the cancellation it caused is handled
+        return gone
+
+    async def _disconnected(self, task: asyncio.Task) -> bool:
         while (await self.receive())["type"] != "http.disconnect":
             pass
+        task.cancel()
+        return True
 
     async def run(self) -> Answer:
         if self.scope["path"] not in ROUTES:
@@ -165,16 +187,16 @@ class _Call:
             return _error_answer(HttpError(405, "invalid_request_error", "Only POST is allowed here."))
         credentials, limit = await self._authenticate()
         if settings.PROXY_MASKING:  # the fail-closed Redis read goes out first; the body is read meanwhile
-            self.epoch = start_epoch_read()
-            await asyncio.sleep(0)
+            self.epoch = await start_epoch_read()
         body = await self._body(limit)
         if settings.PROXY_MASKING:
             body = await self._masked(body)
         headers = upstream.forwarded_headers(self.headers.items(), credentials)
         query = self.scope["query_string"].decode("latin-1")
         sent = time.perf_counter()
-        response = await upstream.send(self.scope["path"], query, headers, body)
-        asyncio.get_running_loop().call_soon(note_upstream, time.perf_counter() - sent)  # off the answer's way
+        # The bookkeeping earlier requests left (masking.deferred) runs once this one is sent.
+        response = await upstream.send(self.scope["path"], query, headers, body, sent=deferred.run_now)
+        deferred.later(note_upstream, time.perf_counter() - sent)
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(response)
         return await self._restored(response)
@@ -215,8 +237,8 @@ class _Call:
                 raise PayloadTooLarge(limit)
             chunks.append(chunk)
             if not message.get("more_body"):
-                self.body_read.set()
-                return b"".join(chunks)
+                self.watch()
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _masked(self, body: bytes) -> bytes:
         """Every text of the request masked with one store round trip, or an exception: never the original."""
@@ -314,36 +336,25 @@ class _Call:
             self.finished(status, upstream_error=failed)
 
     def finished(self, status: int, upstream_error: bool = False) -> None:
-        # In memory, once the loop next turns (the answer on its way by then): this loop writes the
-        # counters to Redis about once a second (masking.counters).
-        duration_ms = (time.perf_counter() - self.started) * 1000
-        asyncio.get_running_loop().call_soon(count_request, status, duration_ms, upstream_error)
+        # In memory, once a later request waits for the upstream (masking.deferred): this loop
+        # writes the counters to Redis about once a second (masking.counters).
+        deferred.later(count_request, status, (time.perf_counter() - self.started) * 1000, upstream_error)
 
 
-async def _respond(answer: Answer, gone: asyncio.Task, send) -> None:
+async def _respond(answer: Answer, send) -> None:
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers.items()]
     if answer.stream is None:
-        gone.cancel()
         headers.append((b"content-length", str(len(answer.body)).encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
         return
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    relay = asyncio.create_task(_pump(answer.stream, send))
-    await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (gone, relay):  # a client gone first cancels the relay, and with it the upstream request
-        if not task.done():
-            task.cancel()
-    await asyncio.gather(relay, gone, return_exceptions=True)
-
-
-async def _pump(stream: AsyncIterator[bytes], send) -> None:
-    try:
-        async for chunk in stream:
+    try:  # a client gone mid-stream cancels this (the watcher), and closing the stream the upstream request
+        async for chunk in answer.stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     finally:
-        await stream.aclose()
+        await answer.stream.aclose()
 
 
 def _log_failure(exc: Exception, request_id: str) -> None:

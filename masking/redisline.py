@@ -153,6 +153,14 @@ class Line:
             conn = await self._connected()
         return await conn.send(commands)
 
+    def send_now(self, commands: Sequence[tuple]) -> asyncio.Future | None:
+        """`execute()` with the commands written before returning (the future of their replies),
+        or None while the line is not connected (then `execute()` connects first)."""
+        conn = self._conn
+        if conn is None or conn.closed or not commands:
+            return None
+        return conn.send(commands)
+
     async def _connected(self) -> _Connection:
         async with self._lock:  # callers arriving while it connects wait for the same connection
             if self._conn is None or self._conn.closed:

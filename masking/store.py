@@ -4,6 +4,7 @@ Masking a whole request is one EVALSHA of `lua/get_or_create.lua`; restoring is 
 Any Redis failure on that path raises `MaskingUnavailable` (fail closed); callers answer 503.
 """
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -231,15 +232,32 @@ async def aget_or_create_tokens(
 # --- mapping epoch (masking/cache.py) -----------------------------------------------------------------
 
 
-async def amapping_epoch(publications: Sequence[tuple[str, str]] = ()) -> tuple[bytes, list]:
+def _epoch_read(publications: Sequence[tuple[str, str]]) -> list[tuple]:
+    commands = [("PUBLISH", channel, message) for channel, message in publications]
+    return [*commands, ("GET", EPOCH_KEY), ("GET", AUTH_VERSION_KEY)]
+
+
+def start_mapping_epoch_read(publications: Sequence[tuple[str, str]] = ()) -> asyncio.Future:
+    """`amapping_epoch`'s round trip, started: the future of its raw replies, for
+    `amapping_epoch(read=...)`. Written to Redis before this returns when this loop's line is
+    connected; otherwise a task connects first (it starts when the caller next waits)."""
+    line = get_line()
+    commands = _epoch_read(publications)
+    sent = line.send_now(commands)
+    return sent if sent is not None else asyncio.ensure_future(line.execute(commands))
+
+
+async def amapping_epoch(
+    publications: Sequence[tuple[str, str]] = (), read: asyncio.Future | None = None
+) -> tuple[bytes, list]:
     """The current mapping epoch, a new one when Redis has none (it lost its data, or never had it).
     Read by every masked request before it forwards anything: it is also the fail-closed check.
     `publications` (channel, message) go out in the same round trip; their replies come back
-    (a number, or the error)."""
+    (a number, or the error). `read`: that round trip already started (start_mapping_epoch_read)."""
     line = get_line()  # not redis-py's client: see masking/redisline.py
     with fail_closed("mask"):
-        commands = [("PUBLISH", channel, message) for channel, message in publications]
-        *published, epoch, keys = await line.execute([*commands, ("GET", EPOCH_KEY), ("GET", AUTH_VERSION_KEY)])
+        replies = await (read if read is not None else line.execute(_epoch_read(publications)))
+        *published, epoch, keys = replies
         if isinstance(epoch, Exception):
             raise epoch
         if not isinstance(keys, Exception):

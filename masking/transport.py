@@ -15,6 +15,7 @@ import asyncio
 import select
 import ssl
 from collections import deque
+from collections.abc import Callable
 from functools import cache
 
 import httptools
@@ -177,7 +178,7 @@ class _Connection(asyncio.Protocol):
         else:
             self.timer = self.loop.call_at(self.deadline, self._on_timer)
 
-    async def exchange(self, data: list[bytes], timeouts: dict) -> None:
+    async def exchange(self, data: list[bytes], timeouts: dict, sent: Callable[[], None] | None = None) -> None:
         """Send the request, return once the answer's head is in."""
         self.start()
         self.busy = True
@@ -187,6 +188,8 @@ class _Connection(asyncio.Protocol):
             self.close()
             self.closed = True
         self.unsent = self.closed or self.transport.is_closing() or self.transport.get_write_buffer_size() > 0
+        if sent is not None and not self.closed:
+            sent()
         while not self.head_done:
             if self.error is not None or self.closed:
                 if self.reused and self.unsent and not self.received:
@@ -249,14 +252,20 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         self.closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
         url = request.url
         key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        data = await _encode(request)
+        return await self.exchange(key, await _encode(request), request.extensions.get("timeout", {}))
+
+    async def exchange(
+        self, key: tuple[str, str, int], data: list[bytes], timeouts: dict, sent: Callable[[], None] | None = None
+    ) -> httpx.Response:
+        """Send a request already on the wire's terms (`data`: head and body bytes) to `key` (scheme,
+        host, port); return once the answer's head is in. `sent()` is called once the request is
+        written, before waiting: work for the time the upstream thinks (masking.deferred)."""
         for attempt in (1, 2):
             connection = await self._acquire(key, timeouts)
             try:
-                await connection.exchange(data, timeouts)
+                await connection.exchange(data, timeouts, sent)
             except _Retry:
                 self.release(connection)
                 if attempt == 2:

@@ -12,6 +12,7 @@ HTTP codes, sources); never an original value, token or key.
 """
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -54,9 +55,20 @@ async def aflush() -> None:
     await counters.aflush()
 
 
-def _histogram(name: str, value: float, bounds: Iterable[float]) -> dict[str, float]:
-    le = next((str(bound) for bound in bounds if value <= bound), "+Inf")
-    return {f"{name}:bucket:{le}": 1, f"{name}:sum": float(value), f"{name}:count": 1}
+def _histogram(name: str, value: float, bounds: tuple[float, ...]) -> dict[str, float]:
+    fields = _fields.get((name, bounds)) or _histogram_fields(name, bounds)
+    return {fields[0][bisect_left(bounds, value)]: 1, fields[1]: float(value), fields[2]: 1}
+
+
+_fields: dict[tuple[str, tuple[float, ...]], tuple[list[str], str, str]] = {}
+
+
+def _histogram_fields(name: str, bounds: tuple[float, ...]) -> tuple[list[str], str, str]:
+    """A histogram's field names (bucket by bisect index, sum, count), made once: the proxy notes
+    a few observations per request."""
+    buckets = [f"{name}:bucket:{bound}" for bound in bounds] + [f"{name}:bucket:+Inf"]
+    fields = _fields[name, bounds] = (buckets, f"{name}:sum", f"{name}:count")
+    return fields
 
 
 def _source(source: str) -> str:
@@ -80,6 +92,11 @@ def observe_masking(duration_s: float, source: str = "api", flush: bool = True) 
 
 
 async def aobserve_masking(duration_s: float, source: str = "api") -> None:
+    note_masking(duration_s, source)
+
+
+def note_masking(duration_s: float, source: str = "api") -> None:
+    """`aobserve_masking` for a caller in an event loop that will not wait for it (memory only)."""
     _add(_masking("masking", duration_s, source))
     counters.start_flushing()
 
@@ -90,6 +107,10 @@ def observe_unmasking(duration_s: float, source: str = "api") -> None:
 
 
 async def aobserve_unmasking(duration_s: float, source: str = "api") -> None:
+    note_unmasking(duration_s, source)
+
+
+def note_unmasking(duration_s: float, source: str = "api") -> None:
     _add(_masking("unmasking", duration_s, source))
     counters.start_flushing()
 
@@ -115,6 +136,10 @@ def observe_event(event_type: str, published: bool) -> None:
 
 
 async def aobserve_event(event_type: str, published: bool) -> None:
+    note_event(event_type, published)
+
+
+def note_event(event_type: str, published: bool) -> None:
     _add(_event(event_type, published))
     counters.start_flushing()
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from masking import events, masker, unmasker
+from masking import deferred, events, masker, unmasker
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ def test_queued_events_ride_along_with_the_next_masked_requests_redis_read(redis
     assert [json.loads(raw)["request_id"] for _, raw in received] == ["earlier", "next"]
 
 
-def test_an_event_published_soon_is_built_only_once_the_caller_waits(redis_client, subscriber):
+def test_an_event_published_soon_is_built_only_once_the_proxy_waits_for_the_upstream(redis_client, subscriber):
     built = []
 
     def build():
@@ -129,12 +129,29 @@ def test_an_event_published_soon_is_built_only_once_the_caller_waits(redis_clien
         events.publish_soon(build)
         before_waiting = (len(built), events.pending())
         await asyncio.sleep(0)
+        after_a_turn = len(built)
+        deferred.run_now()  # what the proxy calls once a request is written upstream
         after_waiting = len(built)
         await events.drain()
-        return before_waiting, after_waiting, events.pending()
+        return before_waiting, after_a_turn, after_waiting, events.pending()
 
-    assert asyncio.run(run()) == ((0, 1), 1, 0)
+    assert asyncio.run(run()) == ((0, 1), 0, 1, 0)
     assert json.loads(subscriber()[1])["request_id"] == "soon"
+
+
+def test_events_not_built_yet_stay_out_of_a_masked_requests_redis_read(redis_client):
+    built = []
+
+    def build():
+        built.append("now")
+        return events.build_event(events.UNMASKING, tenant="default", source="proxy"), None
+
+    async def run():
+        events.publish_soon(build)
+        taken = events.take_queued()  # what the mapping epoch's read takes along
+        return taken, len(built), events.pending()
+
+    assert asyncio.run(run()) == ([], 0, 1)
 
 
 def test_an_event_that_fails_to_build_is_counted_and_the_others_still_go(redis_client, subscriber):

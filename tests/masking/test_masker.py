@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from masking import events, masker, policy, store, unmasker
+from masking import events, masker, policy, redisline, store, unmasker
 from masking.models import Tenant
 from masking.store import MaskingUnavailable
 
@@ -175,44 +175,50 @@ def test_a_bare_twelve_digit_number_without_any_account_evidence_is_left_alone(r
     assert masker.mask_texts([text]).texts == [text]
 
 
-def test_epoch_reads_started_before_one_goes_out_share_it_and_a_later_one_reads_again(redis_client):
+def test_an_epoch_read_is_written_to_redis_before_start_epoch_read_returns(redis_client):
     async def run():
-        first, second = masker.start_epoch_read(), masker.start_epoch_read()
-        await first
-        third = masker.start_epoch_read()
-        await third
-        return first is second, third is first
+        await (await masker.start_epoch_read())  # the line connects on its first read
+        monitor = asyncio.get_running_loop().create_future()
+        sent = redis_line_connection().send  # every command written, in order
 
-    assert asyncio.run(run()) == (True, False)
+        def recording(commands):
+            if not monitor.done():
+                monitor.set_result([command[0] for command in commands])
+            return sent(commands)
+
+        redis_line_connection().send = recording
+        epoch = await masker.start_epoch_read()
+        written_before_returning = monitor.done() and monitor.result()
+        return written_before_returning, await epoch == await (await masker.start_epoch_read())
+
+    assert asyncio.run(run()) == (["GET", "GET"], True)
 
 
-def test_requests_sharing_an_epoch_read_all_fail_closed_when_redis_is_down(redis_server):
-    redis_server.stop()
+def redis_line_connection():
+    return redisline.get_line()._conn
 
+
+def test_a_request_whose_epoch_read_finds_redis_down_fails_closed(redis_client, redis_server):
     async def run():
-        epoch = masker.start_epoch_read()
-        return await asyncio.gather(
-            masker.amask_texts([TEXT], source="proxy", epoch=epoch),
-            masker.amask_texts([TEXT], source="proxy", epoch=epoch),
-            return_exceptions=True,
-        )
+        await masker.amask_texts([TEXT], source="proxy")  # connected, and every identifier remembered
+        redis_server.stop()
+        epoch = await masker.start_epoch_read()
+        return await asyncio.gather(masker.amask_texts([TEXT], source="proxy", epoch=epoch), return_exceptions=True)
 
     try:
         outcomes = asyncio.run(run())
     finally:
         redis_server.start()
-    assert [type(outcome) for outcome in outcomes] == [MaskingUnavailable, MaskingUnavailable]
+    assert [type(outcome) for outcome in outcomes] == [MaskingUnavailable]
 
 
-def test_a_request_cancelled_while_it_waits_for_a_shared_epoch_read_leaves_it_to_the_others(redis_client):
+def test_a_request_cancelled_while_it_waits_for_its_epoch_read_leaves_the_line_to_the_next(redis_client):
     async def run():
         await masker.amask_texts([TEXT], source="proxy")  # policy and mappings loaded: the next wait is the epoch
-        epoch = masker.start_epoch_read()
-        gone = asyncio.ensure_future(masker.amask_texts([TEXT], source="proxy", epoch=epoch))
-        staying = asyncio.ensure_future(masker.amask_texts([TEXT], source="proxy", epoch=epoch))
+        gone = asyncio.ensure_future(masker.amask_texts([TEXT], source="proxy"))
         await asyncio.sleep(0)
         gone.cancel()
-        return await staying
+        return await masker.amask_texts([TEXT], source="proxy")
 
     assert asyncio.run(run()).texts == masker.mask_texts([TEXT]).texts
 

@@ -676,3 +676,30 @@ def test_an_https_upstream_with_an_unknown_certificate_raises_connect_error(cert
             assert transport.count == 0
 
     run(main())
+
+
+def test_sent_is_called_once_the_request_is_written_and_before_the_answer_arrives():
+    seen = []
+    answer = asyncio.Event()
+
+    async def handler(reader, writer):
+        seen.append(("server has", (await read_request(reader))[1]))
+        await answer.wait()
+        writer.write(OK)
+
+    async def main():
+        async with raw_server(handler) as (url, _):
+            transport = AsyncTransport()
+            port = int(url.rsplit(":", 1)[1])
+            head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+
+            def sent():
+                seen.append("sent")
+                asyncio.get_running_loop().call_later(0.05, answer.set)
+
+            response = await transport.exchange(("http", "127.0.0.1", port), [head, b"body!"], TIMEOUTS, sent)
+            seen.append(("answer", await response.aread()))
+            await transport.aclose()
+
+    run(main())
+    assert seen == ["sent", ("server has", b"body!"), ("answer", b'{"ok": 1.0}')]
