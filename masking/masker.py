@@ -299,22 +299,25 @@ async def amask_texts(
 ) -> MaskResult:
     """`mask_texts` for the proxy: identifiers this worker has seen lately take no store script
     (masking/cache.py); the mapping epoch (`start_epoch_read()`, unless the caller started it) is
-    read while the texts are scanned, and fails closed."""
+    read while the texts are scanned and masked with what the worker remembers, and fails closed.
+    What was masked is used only if the epoch is still the one it was remembered under."""
     started = time.perf_counter()
     if epoch is None:
         epoch = await start_epoch_read()  # the GET goes out now, and its answer waits while the texts are scanned
     await policy.arefresh()
     plan = _plan_masking(texts, tenant)
-    cache.mappings.use_epoch((await store.amapping_epoch(read=epoch))[0])
     slug = store.tenant_slug(tenant)
+    remembered_under = cache.mappings.epoch
     known = cache.mappings.tokens(slug, plan.prefixes)
-    if known is not None:
-        result = _apply_masking(plan, store.StoredTokens(known, 0))
+    result = _apply_masking(plan, store.StoredTokens(known, 0)) if known is not None else None
+    current = (await store.amapping_epoch(read=epoch))[0]
+    cache.mappings.use_epoch(current)
+    if result is not None and current == remembered_under:
         ended = time.perf_counter()
         events.publish_soon(
             lambda: (
                 _masking_event(plan, tenant, source, request_id, started, ended),
-                store.mask_counters(plan.items, plan.counts),
+                store.mask_counters(plan.prefixes, plan.counts),
             )
         )
         return result

@@ -11,7 +11,7 @@ import logging
 import secrets
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,8 +179,9 @@ def _script_args(
     return args
 
 
-def mask_counters(items: Sequence[tuple[str, str]], counts_by_kind: Mapping[str, int] | None) -> dict[str, int]:
-    """Stats fields of one mask operation (new mappings are counted by the script itself)."""
+def mask_counters(items: Collection, counts_by_kind: Mapping[str, int] | None) -> dict[str, int]:
+    """Stats fields of one mask operation (new mappings are counted by the script itself): `items`
+    are its distinct originals (only their number is used)."""
     counts = dict(counts_by_kind or {})
     counters = {"mask_operations": 1, "identifiers": sum(counts.values()) if counts else len(items)}
     counters.update({f"kind:{kind}": n for kind, n in counts.items()})
