@@ -58,7 +58,7 @@ class _Scanned:
     12 digits in a row, its plan under the current policy, its masked form with the tokens it got.
     Remembered texts (a conversation's earlier turns) skip all of that when nothing changed."""
 
-    __slots__ = ("matches", "twelve_digits", "size", "plan", "output")
+    __slots__ = ("matches", "twelve_digits", "size", "plan", "output", "accounts")
 
     def __init__(self, matches: list[Match]) -> None:
         self.matches = matches
@@ -66,6 +66,7 @@ class _Scanned:
         self.size: int | None = None  # in UTF-8 bytes
         self.plan: _TextPlan | None = None
         self.output: tuple | None = None  # (found, tokens used, (masked text, entities))
+        self.accounts: tuple | None = None  # (kept, accounts, mode, matches with the bare accounts added)
 
     def byte_size(self, text: str) -> int:
         if self.size is None:
@@ -81,6 +82,16 @@ class _Scanned:
         if self.plan is None or self.plan.modes is not modes:  # a policy snapshot keeps its dict
             self.plan = _TextPlan.of(text, self.matches, modes)
         return self.plan
+
+    def with_accounts(self, text: str, kept: list, accounts: frozenset[str], mode: str) -> list:
+        """`kept` with the bare 12-digit runs that are accounts added (`_more_accounts`), in order."""
+        last = self.accounts
+        if last is not None and last[0] is kept and last[1] == accounts and last[2] == mode:
+            return last[3]
+        extra = _more_accounts(text, kept, self.twelve_digit_runs(text), accounts, mode)
+        found = sorted(kept + extra, key=lambda pair: pair[0].start) if extra else kept
+        self.accounts = (kept, accounts, mode, found)
+        return found
 
     def masked(self, text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:
         used = [tokens[text[match.start : match.end]] if mode == policy.MASK else mode for match, mode in found]
@@ -169,16 +180,19 @@ def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None
     12-digit numbers are not accounts); once the request itself shows that number is an account,
     leaving its other occurrences would leak it ("owned by 123456789012").
     """
+    accounts = frozenset(accounts)
     for index, text in enumerate(plan.texts):
         kept = plan.found[index]
-        extra = _more_accounts(text, kept, plan.scanned[index].twelve_digit_runs(text), accounts, mode)
-        if not extra:
+        found = plan.scanned[index].with_accounts(text, kept, accounts, mode)  # remembered for an unchanged text
+        if found is kept:
             continue
-        plan.found[index] = sorted(kept + extra, key=lambda pair: pair[0].start)
-        plan.counts["account_id"] += len(extra)
+        plan.found[index] = found
+        plan.counts["account_id"] += len(found) - len(kept)
         if mode == policy.MASK:
-            for match, _ in extra:
-                plan.prefixes.setdefault(text[match.start : match.end], policy.prefix_of("account_id"))
+            prefix = policy.prefix_of("account_id")
+            for match, _ in found:
+                if match.kind == "account_id":
+                    plan.prefixes.setdefault(text[match.start : match.end], prefix)
 
 
 # What may stand between two account ids of one list: `, `, `", "`, a line break and indentation, "and".

@@ -242,3 +242,17 @@ def test_a_number_further_away_from_an_account_is_left_alone(redis_client):
     (masked,) = masker.mask_texts(["account 111111111111 was billed for order 222222222222"]).texts
 
     assert "222222222222" in masked and "111111111111" not in masked
+
+
+def test_a_remembered_text_masks_a_bare_account_once_another_text_of_the_request_shows_it(redis_client):
+    long_text = "Order 555555555555 shipped. " + "The fleet is healthy. " * 20  # long enough to be remembered
+
+    async def run():
+        alone = await masker.amask_texts([long_text], source="proxy")
+        with_evidence = await masker.amask_texts([long_text, "arn:aws:iam::555555555555:role/Admin"], source="proxy")
+        alone_again = await masker.amask_texts([long_text], source="proxy")
+        return alone.texts[0], with_evidence.texts[0], alone_again.texts[0]
+
+    alone, with_evidence, alone_again = asyncio.run(run())
+    assert "555555555555" in alone and "555555555555" in alone_again
+    assert "555555555555" not in with_evidence and "AWS_ACCOUNT_" in with_evidence
