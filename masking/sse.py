@@ -3,7 +3,7 @@
 An event ends at an empty line; lines end in LF, CRLF or a bare CR; a line starting with ":" is a
 comment; the `data` lines of one event are joined with line feeds. Nothing here knows about tokens:
 `masking.streaming` builds on it to restore them in a streamed answer, reading the usual events in
-place (`last_char` of a JSON string in their bytes)."""
+place (`json_string`, and `last_char` of a JSON string in their bytes)."""
 
 import codecs
 import json
@@ -14,7 +14,6 @@ import orjson
 
 _UNESCAPED = {ord("n"): "\n", ord("t"): "\t", ord("r"): "\r", ord("b"): "\b", ord("f"): "\f", ord("/"): "/"}
 _ASCII = [chr(byte) for byte in range(0x80)]
-_PLAIN = re.compile(rb'[^"\\\x00-\x1f]*+')  # the text of a JSON string as it is: no escape, no quote
 # The end of an event in a stream with carriage returns: two line ends (CRLF, CR or LF) in a row. A
 # CR that may be the first half of a CRLF split across chunks does not end a line yet.
 EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
@@ -125,12 +124,11 @@ def last_char(buf: bytes, start: int, stop: int) -> str:
     return _ASCII[last]
 
 
-def plain_string(buf: bytes, start: int, stop: int) -> str | None:
-    """The JSON string buf[start:stop] (within its quotes) if it has no escape: its UTF-8 bytes are
-    its text. None otherwise, and when it is empty."""
-    if start < stop and _PLAIN.fullmatch(buf, start, stop):
-        try:
-            return buf[start:stop].decode()
-        except UnicodeDecodeError:
-            return None
-    return None
+def json_string(buf: bytes, start: int, stop: int) -> str | None:
+    """The JSON string buf[start:stop] (its quotes included), escapes read; None when those bytes
+    are no JSON string (an unescaped quote or a line end inside, a bad escape, no UTF-8)."""
+    try:
+        value = orjson.loads(buf[start:stop])
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is str else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from masking.payload import block_slots, read_slots, response_slots, write_slots
-from masking.sse import EVENT_END, SSEEvent, SSEParser, decode_event, encode_json, last_char, loads, plain_string
+from masking.sse import EVENT_END, SSEEvent, SSEParser, decode_event, encode_json, json_string, last_char, loads
 from masking.tokens import TOKEN_MAX_LEN, canonical, split_tokens
 
 __all__ = ["SSEParser", "StreamRestorer", "TokenCache", "hold_start"]  # SSEParser: from masking.sse
@@ -26,6 +26,7 @@ _WORD = re.compile(r"[A-Za-z0-9_]")
 # Every prefix of a token (Markdown- and JSON-escaped underscores included): a held tail must match.
 _TOKEN_PREFIX = re.compile(r"A(?:W(?:S(?:\\{0,2}_[A-Z0-9]+)*(?:\\{0,2}_?)?)?)?")
 _RUN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_\\"  # a token's, escapes too
+_TAIL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_\\")  # what a _TOKEN_PREFIX match ends in
 # Escaped forms are longer than the canonical token: at most two backslashes per underscore.
 _MAX_HOLD = 3 * TOKEN_MAX_LEN
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
@@ -113,6 +114,8 @@ class TokenCache:
 
 def hold_start(text: str, before: str = "") -> int:
     """Where the tail of `text` that could still grow into a token begins (len(text): nothing to hold)."""
+    if text[-1:] not in _TAIL_CHARS:  # usually: a held tail ends in a token's character
+        return len(text)
     # Where the trailing run of a token's characters starts, at most _MAX_HOLD back.
     run = max(0, len(text) - _MAX_HOLD, len(text.rstrip(_RUN_CHARS)))
     pos = text.find("A", run)  # usually -1: no "A" in the trailing run
@@ -149,7 +152,7 @@ class StreamRestorer:
     back, is encoded again. The usual delta ("event: content_block_delta" and one data line) is read
     in place: once one delta of a block is parsed, a run of the next ones (same framing up to the
     text) is relayed with one regex match while their texts have no \\u escape, no "AWS" and no
-    token start; one with a token or a held tail is read in place too when its text has no escape,
+    token start; one with a token or a held tail is read in place too (its text one JSON string),
     and written compact. A delta whose tokens are all known (prefetched) is restored without
     awaiting anything. Other events, and those of a stream with carriage returns, take the general
     path (`masking.sse` rules), parsed only if they could hold a token."""
@@ -203,12 +206,13 @@ class StreamRestorer:
                 if end == -1:
                     break
                 end += 2
-            # A delta of the known framing whose text has no escape: read and written in place.
+            # A delta of the known framing: its text (between the quotes that end the framing and
+            # start `"}}`) read and written in place when it is one valid JSON string.
             if (
                 known
                 and not cr
                 and buf.startswith(_END, end - 5)
-                and (text := plain_string(buf, pos + len(prefix), end - 5))
+                and (text := json_string(buf, pos + len(prefix) - 1, end - 4)) is not None
             ):
                 replaced = self._in_place(text)
                 if replaced is _LATER:

@@ -1,6 +1,6 @@
 import json
 
-from masking.sse import SSEEvent, SSEParser, decode_event, encode_json, last_char, loads
+from masking.sse import SSEEvent, SSEParser, decode_event, encode_json, json_string, last_char, loads
 
 
 def test_the_parser_yields_the_same_events_wherever_the_bytes_are_cut():
@@ -40,3 +40,14 @@ def test_the_last_character_of_a_json_string_is_read_from_its_bytes():
     for text in ["ab", "aü", "a🚀", 'a"', "a\\", "a\n", "a\\n", "a\t", "x/"]:
         raw = json.dumps(text, ensure_ascii=False).encode()
         assert last_char(raw, 1, len(raw) - 1) == text[-1], text
+
+
+def test_a_json_string_is_read_from_its_bytes_with_its_escapes_and_anything_else_is_none():
+    for text in ["", "ab", 'say "hi"\n', "ü 日本 🚀", "C:\\tmp\t/", "AWS_EC2_001"]:
+        for ensure_ascii in (False, True):
+            raw = b"xx" + json.dumps(text, ensure_ascii=ensure_ascii).encode() + b"}}"
+            assert json_string(raw, 2, len(raw) - 2) == text, (text, ensure_ascii)
+    # An unescaped quote or line end, an escaped closing quote, a bad escape, a lone surrogate, no
+    # UTF-8, no string, two strings, no closing quote, nothing.
+    for raw in [b'"a"b"', b'"a\nb"', b'"a\\"', b'"a\\x"', b'"\\ud800"', b'"\xc3"', b"12", b'"a" "b"', b'"', b""]:
+        assert json_string(raw, 0, len(raw)) is None, raw

@@ -531,3 +531,20 @@ def test_deltas_with_a_token_read_in_place_are_written_compact_with_their_origin
     expected += b"event: content_block_delta\ndata: " + surrogate + b"\n\n"
     for prefetch in (None, list(mapping)):
         assert restore([stream], dict_lookup(mapping), prefetch) == expected
+
+
+@pytest.mark.parametrize("framing", [compact_delta, delta])
+def test_deltas_with_a_token_and_escapes_in_their_text_are_restored_the_same_wherever_the_stream_is_cut(framing):
+    mapping = {"AWS_EC2_001": 'i-"0"\n', "AWS_VPC_002": "vpc-ü"}
+    pieces = ['say "hi"\n ', 'at "AWS_EC', '2_001"\\n ü ', 'AWS_VPC_002\t"x"', " end"]
+    stream = b"".join(framing(0, piece) for piece in pieces)
+    expected = framing(0, pieces[0]) + compact_delta(0, 'at "') + compact_delta(0, 'i-"0"\n"\\n ü ')
+    expected += compact_delta(0, 'vpc-ü\t"x"') + framing(0, " end")
+    lookup = dict_lookup(mapping)
+
+    async def every_cut(prefetch) -> list[bytes]:
+        return [await arestore([stream[:cut], stream[cut:]], lookup, prefetch) for cut in range(len(stream) + 1)]
+
+    for prefetch in (None, list(mapping)):
+        for cut, out in enumerate(asyncio.run(every_cut(prefetch))):
+            assert out == expected, (prefetch, cut)
