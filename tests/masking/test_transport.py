@@ -703,3 +703,23 @@ def test_sent_is_called_once_the_request_is_written_and_before_the_answer_arrive
 
     run(main())
     assert seen == ["sent", ("server has", b"body!"), ("answer", b'{"ok": 1.0}')]
+
+
+def test_a_server_that_stops_reading_the_request_raises_write_timeout_and_drops_the_connection():
+    stop = asyncio.Event()
+
+    async def handler(reader, writer):
+        await stop.wait()  # never reads: the request fills the socket buffers, then waits
+
+    async def main():
+        async with raw_server(handler) as (url, _):
+            transport = AsyncTransport()
+            body = b"x" * (64 * 1024 * 1024)  # more than loopback buffers take
+            with pytest.raises(httpx.WriteTimeout):
+                await transport.handle_async_request(post(url, body, timeouts={**TIMEOUTS, "write": 0.2}))
+            count = transport.count
+            stop.set()
+            await transport.aclose()
+            return count
+
+    assert run(main()) == 0
