@@ -190,10 +190,11 @@ _YAML_WORDS = {b"true", b"false", b"null", b"none", b"yes", b"no", b"name", b"bu
 
 
 def classify_bucket(data: bytes, start: int, end: int) -> str | None:
-    value = data[start:end]
-    if b".." in value or value in _YAML_WORDS or _DIGITS_AND_DOTS.fullmatch(value):
-        return None
-    return "s3_bucket"
+    return "s3_bucket" if _is_bucket(data[start:end]) else None
+
+
+def _is_bucket(value: bytes) -> bool:
+    return b".." not in value and value not in _YAML_WORDS and not _DIGITS_AND_DOTS.fullmatch(value)
 
 
 def classify_distribution(data: bytes, start: int, end: int) -> str | None:
@@ -212,3 +213,79 @@ def not_before_digit_group(kind: str) -> Callable[[bytes, int, int], str | None]
         return None if data[end : end + 1] == b"-" and data[end + 1 : end + 2].isdigit() else kind
 
     return classify
+
+
+# --- lists after a label --------------------------------------------------------------------
+# A context kind's label vouches for the first value after it; these find the other items of the
+# same list, from the end of that value on. Each step is one anchored match of a bounded regex that
+# consumes its item, so a list costs one look per item, and the walk stops at the first byte that
+# does not continue the list. A token (`AWS_S3_BUCKET_001`, already masked) is stepped over.
+_MASKED = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,12}|REDACTED)"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_NOT_A_KEY = r"(?!\s{0,3}[:=])"  # `"name": ...`, `name = ...`: a key of its own, not an item
+
+
+def _step(pattern: str) -> re.Pattern:
+    return re.compile(pattern.encode())
+
+
+# KMS keys: `, `, `", "`, `;`, a line break and indentation, "and" / "or" (", and" too).
+_NEXT_KEY = _step(
+    rf"""["']?\s{{0,32}}(?:[,;&|]\s{{0,32}})?(?:(?:and|or)\s{{1,32}})?["']?"""
+    rf"(?:(?P<v>{_UUID}|mrk-[0-9a-f]{{32}})|{_MASKED})\b"
+)
+# Buckets, strictly (a bucket name is also an ordinary word): a comma, always; inside `[...]` after
+# the label (quoted items, or bare ones each followed by `,` or `]`), or quoted items after it...
+_NEXT_BUCKET_IN_BRACKETS = _step(
+    rf"""["']?\s{{0,32}},\s{{0,32}}(?:(?P<q>["'])(?:(?P<v>{_BUCKET})|{_MASKED})(?P=q){_NOT_A_KEY}"""
+    rf"""|(?:(?P<w>{_BUCKET})|{_MASKED})(?=\s{{0,32}}[,\]]))"""
+)
+_NEXT_QUOTED_BUCKET = _step(
+    rf"""["']\s{{0,32}},\s{{0,32}}(?P<q>["'])(?:(?P<v>{_BUCKET})|{_MASKED})(?P=q){_NOT_A_KEY}"""
+)
+# ...or bare items after a plural label (`Buckets: a-logs, b-logs`), each followed by a comma or the
+# end of its line: "bucket: logs-prod and staging servers" is prose.
+_NEXT_BARE_BUCKET = _step(
+    rf"[ \t]{{0,3}},[ \t]{{0,3}}(?:(?P<v>{_BUCKET})|{_MASKED})(?=[ \t]{{0,3}}(?:,|\.?[ \t]{{0,3}}(?:\r?\n|\Z)))"
+)
+_SPACE = frozenset(b" \t\r\n")
+
+
+def _walk(step: re.Pattern, data: bytes, position: int, check: Callable[[bytes], bool] | None = None) -> list:
+    items = []
+    while (match := step.match(data, position)) is not None:
+        value = match.span("v") if match.start("v") >= 0 else None
+        if value is None and "w" in step.groupindex and match.start("w") >= 0:
+            value = match.span("w")
+        if value is not None:
+            if check is not None and not check(data[value[0] : value[1]]):
+                break
+            items.append(value)
+        position = match.end()
+    return items
+
+
+def kms_key_list(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """The KMS key ids (UUID or `mrk-`) after a labelled one, in the same list."""
+    return _walk(_NEXT_KEY, data, end)
+
+
+def bucket_list(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """The bucket names after a labelled one, in the same list: `"Buckets": ["a", "b"]`, `bucket_names
+    = ["a", "b"]`, `Buckets: [a, b]`, `"Bucket": "a", "b"` and, after a plural label, `Buckets: a, b`."""
+    before, quoted = start - 1, start > 0 and data[start - 1] in b"\"'"
+    before -= quoted
+    while before >= 0 and data[before] in _SPACE:
+        before -= 1
+    if before >= 0 and data[before] == 91:  # `[`
+        step = _NEXT_BUCKET_IN_BRACKETS
+    elif quoted:
+        step = _NEXT_QUOTED_BUCKET
+    else:  # `label: value`: a plural label ends in `s` just before the colon
+        while before >= 0 and data[before] in b" \t:":
+            before -= 1
+        if before < 0 or data[before] not in b"sS":
+            return []
+        step = _NEXT_BARE_BUCKET
+    return _walk(step, data, end, _is_bucket)

@@ -291,7 +291,10 @@ def _add(rule_set: RuleSet, rule_id: int, rule: Rule, data: bytes, start: int, e
             end -= 1
     kind = rule.classify(data, start, end) if rule.classify is not None else rule.kind
     if kind:
-        candidates.append((start, rule_set.priority_base + rule_id, -end, kind))
+        priority = rule_set.priority_base + rule_id
+        candidates.append((start, priority, -end, kind))
+        if rule.more is not None:  # the rest of a list the label starts (both backends come here)
+            candidates += [(begin, priority, -stop, kind) for begin, stop in rule.more(data, start, end)]
     elif kind == PROTECT:
         protected.append((start, end))
     return kind is not None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from masking.classifiers import (
     PROTECT,
     arn_span,
+    bucket_list,
     classify_arn,
     classify_bucket,
     classify_distribution,
@@ -21,6 +22,7 @@ from masking.classifiers import (
     classify_ipv6,
     classify_unlabelled_secret,
     ipv4_candidates,
+    kms_key_list,
     not_before_digit_group,
     token_candidates,
     value_before_gate_end,
@@ -60,6 +62,9 @@ class Rule:
     # Hyperscan backend: the regex's match at the gate's start, told from the gate's span when it
     # can be (None: run the regex).
     whole: Callable[[bytes, int, int], tuple[int, int] | None] | None = None
+    # After a match of this (labelled) rule, the spans of the following items of the same list:
+    # `"KeyIds": ["<first>", "<more>", ...]`. The label vouches for the first value, the list for the rest.
+    more: Callable[[bytes, int, int], list[tuple[int, int]]] | None = None
 
 
 _KIND_LIST = [
@@ -198,7 +203,8 @@ _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
-_BUCKET_FIELD = r"(?i:bucket(?:_?name)?|s3_?bucket(?:_?name)?)"
+_BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
+_LIST_OPEN = r"(?:\[\s{0,32})?"  # a list's first item, on the next line when pretty-printed
 
 RULES: list[Rule] = [
     Rule(
@@ -288,15 +294,16 @@ RULES: list[Rule] = [
     ),
     Rule(
         "s3_bucket",
-        rf"""(?:"{_BUCKET_FIELD}"\s{{0,3}}:\s{{0,3}}"|\b{_BUCKET_FIELD}\s{{0,3}}(?:=\s{{0,3}}"|:\s{{1,3}}["']?))"""
-        rf"(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
-        gate=rf"""(?:"{_BUCKET_FIELD}"\s*:\s*"|\b{_BUCKET_FIELD}\s*(?:=\s*"|:\s+["']?))"""
+        rf"""(?:"{_BUCKET_FIELD}"\s{{0,3}}:\s{{0,3}}{_LIST_OPEN}"|\b{_BUCKET_FIELD}\s{{0,3}}"""
+        rf"""(?:=\s{{0,3}}{_LIST_OPEN}"|:\s{{1,3}}{_LIST_OPEN}["']?))(?P<v>{BUCKET})(?![A-Za-z0-9_-])""",
+        gate=rf"""(?:"{_BUCKET_FIELD}"\s*:\s*(?:\[\s*)?"|\b{_BUCKET_FIELD}\s*(?:=\s*(?:\[\s*)?"|:\s+(?:\[\s*)?["']?))"""
         rf"[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
         classify=classify_bucket,
-        lookback=120,
+        more=bucket_list,
+        lookback=140,
         needles=(b"bucket",),
         run=BUCKET_RUN,
-        label=len('"s3_bucket_name"   :   "'),  # the longest label and separator before the name
+        label=len('"s3_buckets_names"   :   [' + " " * 32 + '"'),  # the longest label and separator before the name
     ),
     # credentials
     Rule(
@@ -373,9 +380,10 @@ RULES: list[Rule] = [
     ),
     _labelled(
         "kms_key_id",
-        rf"(?:\b(?i:(?:kms|target|source)[ _-]?key[ _-]?id|key[ _-]?id|kms[ _-]?key)|\bkey{SLASH})",
+        rf"(?:\b(?i:(?:kms|target|source)[ _-]?key[ _-]?ids?|key[ _-]?ids?|kms[ _-]?keys?)|\bkey{SLASH})",
         rf"(?:{UUID}|mrk-[0-9a-f]{{32}})\b",
-        sep=OPT_SEP,
+        sep=OPT_SEP + r"""(?:\[\s{0,32}["']?)?""",  # `"KeyIds": ["...`: a list's first item
+        more=kms_key_list,
         needles=(b"key",),
     ),
     Rule("kms_key_id", r"\bmrk-[0-9a-f]{32}\b"),
