@@ -230,9 +230,9 @@ def _step(pattern: str) -> re.Pattern:
     return re.compile(pattern.encode())
 
 
-# KMS keys: `, `, `", "`, `;`, a line break and indentation, "and" / "or" (", and" too).
+# KMS keys: `, `, `", "`, `;`, a line break and indentation, "and" / "or" (", and" too), YAML's `- `.
 _NEXT_KEY = _step(
-    rf"""["']?\s{{0,32}}(?:[,;&|]\s{{0,32}})?(?:(?:and|or)\s{{1,32}})?["']?"""
+    rf"""["']?\s{{0,32}}(?:[,;&|]\s{{0,32}}|-[ \t]{{1,3}})?(?:(?:and|or)\s{{1,32}})?["']?"""
     rf"(?:(?P<v>{_UUID}|mrk-[0-9a-f]{{32}})|{_MASKED})\b"
 )
 # Buckets, strictly (a bucket name is also an ordinary word): a comma, always; inside `[...]` after
@@ -243,6 +243,11 @@ _NEXT_BUCKET_IN_BRACKETS = _step(
 )
 _NEXT_QUOTED_BUCKET = _step(
     rf"""["']\s{{0,32}},\s{{0,32}}(?P<q>["'])(?:(?P<v>{_BUCKET})|{_MASKED})(?P=q){_NOT_A_KEY}"""
+)
+# ...or a YAML block list, one item a line, each the whole value of its line...
+_NEXT_YAML_BUCKET = _step(
+    rf"""["']?[ \t]{{0,3}}\r?\n[ \t]{{0,32}}-[ \t]{{1,3}}(?P<q>["']?)(?:(?P<v>{_BUCKET})|{_MASKED})(?P=q)"""
+    r"(?=[ \t]{0,3}(?:\r?\n|\Z|#))"
 )
 # ...or bare items after a plural label (`Buckets: a-logs, b-logs`), each followed by a comma or the
 # end of its line: "bucket: logs-prod and staging servers" is prose.
@@ -273,13 +278,16 @@ def kms_key_list(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
 
 def bucket_list(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
     """The bucket names after a labelled one, in the same list: `"Buckets": ["a", "b"]`, `bucket_names
-    = ["a", "b"]`, `Buckets: [a, b]`, `"Bucket": "a", "b"` and, after a plural label, `Buckets: a, b`."""
+    = ["a", "b"]`, `Buckets: [a, b]`, `"Bucket": "a", "b"`, a YAML block list (`Buckets:` then `  - a` a
+    line) and, after a plural label, `Buckets: a, b`."""
     before, quoted = start - 1, start > 0 and data[start - 1] in b"\"'"
     before -= quoted
     while before >= 0 and data[before] in _SPACE:
         before -= 1
     if before >= 0 and data[before] == 91:  # `[`
         step = _NEXT_BUCKET_IN_BRACKETS
+    elif before >= 0 and data[before] == 45:  # `-`: the label's rule takes one only in `label:\n  - name`
+        step = _NEXT_YAML_BUCKET
     elif quoted:
         step = _NEXT_QUOTED_BUCKET
     else:  # `label: value`: a plural label ends in `s` just before the colon

@@ -262,6 +262,12 @@ def _confirm_ends(rule_set: RuleSet, data: bytes, ends: list, candidates: list, 
             boundary = position + data[position : end - 2].translate(rule_set.runs[rule_id]).rfind(0) + 1
             position = max(position, boundary - rule.label)
         while (match := regex.search(data, position, limit)) is not None:
+            if limit < len(data) and match.end() + 2 > limit:  # what follows the match was cut off (a
+                # lookahead saw the end of the text): look at it whole, as the Python backend does
+                start = match.start()
+                if (match := regex.match(data, start)) is None:
+                    position = start + 1
+                    continue
             kept = _add(rule_set, rule_id, rule, data, *match.span(valued[rule_id]), candidates, protected)
             position = max(match.end(), match.start() + 1) if kept else match.start() + 1
             if match.end() >= end - 2:  # reached this gate (which may have consumed a terminator)

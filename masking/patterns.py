@@ -205,6 +205,7 @@ _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
 _LIST_OPEN = r"(?:\[\s{0,32})?"  # a list's first item, on the next line when pretty-printed
+_YAML_ITEM = r"""[ \t]{0,3}\r?\n[ \t]{0,32}-[ \t]{1,3}["']?"""  # `Buckets:` then `  - name` on the next line
 
 RULES: list[Rule] = [
     Rule(
@@ -295,9 +296,9 @@ RULES: list[Rule] = [
     Rule(
         "s3_bucket",
         rf"""(?:"{_BUCKET_FIELD}"\s{{0,3}}:\s{{0,3}}{_LIST_OPEN}"|\b{_BUCKET_FIELD}\s{{0,3}}"""
-        rf"""(?:=\s{{0,3}}{_LIST_OPEN}"|:\s{{1,3}}{_LIST_OPEN}["']?))(?P<v>{BUCKET})(?![A-Za-z0-9_-])""",
-        gate=rf"""(?:"{_BUCKET_FIELD}"\s*:\s*(?:\[\s*)?"|\b{_BUCKET_FIELD}\s*(?:=\s*(?:\[\s*)?"|:\s+(?:\[\s*)?["']?))"""
-        rf"[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        rf"""(?:=\s{{0,3}}{_LIST_OPEN}"|:(?:\s{{1,3}}{_LIST_OPEN}["']?|{_YAML_ITEM})))(?P<v>{BUCKET})(?![A-Za-z0-9_-]|\.[a-z0-9])""",
+        gate=rf"""(?:"{_BUCKET_FIELD}"\s*:\s*(?:\[\s*)?"|\b{_BUCKET_FIELD}\s*(?:=\s*(?:\[\s*)?"|:(?:\s+(?:\[\s*)?["']?"""
+        rf"""|[ \t]*\r?\n[ \t]*-[ \t]+["']?)))[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}""",
         classify=classify_bucket,
         more=bucket_list,
         lookback=140,
@@ -382,7 +383,7 @@ RULES: list[Rule] = [
         "kms_key_id",
         rf"(?:\b(?i:(?:kms|target|source)[ _-]?key[ _-]?ids?|key[ _-]?ids?|kms[ _-]?keys?)|\bkey{SLASH})",
         rf"(?:{UUID}|mrk-[0-9a-f]{{32}})\b",
-        sep=OPT_SEP + r"""(?:\[\s{0,32}["']?)?""",  # `"KeyIds": ["...`: a list's first item
+        sep=OPT_SEP + r"""(?:(?:\[|\s{0,32}-[ \t])\s{0,32}["']?)?""",  # a list's first item: `["...`, YAML `- ...`
         more=kms_key_list,
         needles=(b"key",),
     ),

@@ -63,3 +63,20 @@ def test_the_json_escaped_path_style_url_keeps_its_escapes(backend):
 )
 def test_it_leaves_what_is_not_a_bucket(backend, text):
     assert [value for value, kind in found(text, backend) if kind == "s3_bucket"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"Buckets": "prod-logs-acme"', ["prod-logs-acme"]),
+        ("BucketNames: prod-logs-acme", ["prod-logs-acme"]),
+        ('  bucket_names = ["prod-logs-acme"]', ["prod-logs-acme"]),
+        ('"Buckets": [\n    "prod-logs-acme"\n  ]', ["prod-logs-acme"]),
+        ("Buckets:\n  - prod-logs-acme", ["prod-logs-acme"]),
+        ("Bucket: my.bucket.Then more", ["my.bucket"]),
+        ('"Bucket": "b.c.dRegion"', []),  # glued to a capital: no bucket, on both backends
+        ('bucket_name = "abc..ab-:', ["abc"]),  # what a search cut short at the gate's end missed
+    ],
+)
+def test_plural_labels_lists_and_the_end_of_a_bucket_name(backend, text, expected):
+    assert [value for value, kind in found(text, backend) if kind == "s3_bucket"] == expected

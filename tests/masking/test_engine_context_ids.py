@@ -22,6 +22,10 @@ def backend(request):
         (f"aws kms decrypt --key-id {KEY}", KEY, "kms_key_id"),
         (f'  kms_key_id = "{KEY}"', KEY, "kms_key_id"),
         (f"alias points to key/{KEY}", KEY, "kms_key_id"),
+        (f'"KeyIds": ["{KEY}"]', KEY, "kms_key_id"),
+        (f'"KmsKeyIds": [\n    "{KEY}"\n  ]', KEY, "kms_key_id"),
+        (f"kms_key_ids = {KEY}", KEY, "kms_key_id"),
+        (f"KeyIds:\n  - {KEY}", KEY, "kms_key_id"),
         ("mrk-1234abcd12ab34cd56ef1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab", "kms_key_id"),
         ('"DistributionId": "E2QWRUHAPOMQZL"', "E2QWRUHAPOMQZL", "cloudfront_distribution"),
         ('{"Distribution": {"Id": "EDFDVBD6EXAMPLE"}}', "EDFDVBD6EXAMPLE", "cloudfront_distribution"),
@@ -40,6 +44,7 @@ def test_it_masks_ids_the_context_identifies(backend, text, value, kind):
         '"Id": "EXAMPLEONLYID"',  # no digit: not a distribution id
         "Zone ZABCDEFGH1 without the label",
         "E2QWRUHAPOMQZL alone",
+        f'"RequestIds": ["{KEY}", "{KEY}"]',  # a list of UUIDs under another label
     ],
 )
 def test_it_leaves_the_same_shapes_without_context(backend, text):

@@ -28,6 +28,7 @@ KEY_LISTS = [
     f"key ids {K1} and {K2}",
     f"kms_key_ids = ['{K1}', '{K2}']",
     f'"KeyId": "{K1}", "{K2}"',
+    f"KmsKeyIds:\n  - {K1}\n  - '{K2}'\n",
 ]
 BUCKET_LISTS = [
     '"Buckets": ["prod-logs-acme", "backup-data-acme"]',
@@ -39,6 +40,8 @@ BUCKET_LISTS = [
     "Buckets: [prod-logs-acme, backup-data-acme]",
     "buckets: ['prod-logs-acme', 'backup-data-acme']",
     '"Bucket": "prod-logs-acme", "backup-data-acme"',
+    "Buckets:\n  - prod-logs-acme\n  - backup-data-acme\nRegion: eu-west-1",
+    "BucketNames:\n- 'prod-logs-acme'\n- \"backup-data-acme\"  # the old one\n",
 ]
 
 
@@ -89,6 +92,9 @@ def test_the_list_ends_with_its_bracket(backend):
         ('bucket = "logs-prod"\n  key = "report.csv"', 'bucket = "<s3_bucket>"\n  key = "report.csv"'),
         ('"Buckets": ["logs-prod", "true", "data-prod"]', '"Buckets": ["<s3_bucket>", "true", "data-prod"]'),
         ('"Buckets": ["logs-prod", "some words here"]', '"Buckets": ["<s3_bucket>", "some words here"]'),
+        ("Buckets:\n  - logs-prod\n  - staging servers\n", "Buckets:\n  - <s3_bucket>\n  - staging servers\n"),
+        ("Bucket:\n  - logs-prod\n  - name: report\n", "Bucket:\n  - <s3_bucket>\n  - name: report\n"),
+        ("Resources:\n  - logs-prod\n  - data-prod", "Resources:\n  - logs-prod\n  - data-prod"),
     ],
 )
 def test_what_only_looks_like_the_next_bucket_is_left_alone(backend, text, expected):
@@ -119,7 +125,7 @@ def test_both_backends_agree_on_generated_lists():
     rng = random.Random(7)
     labels = ['"Buckets": ', "Buckets: ", "bucket_names = ", '"KeyIds": ', "kms_key_ids = ", '"Bucket": ', "ids: "]
     items = [*BUCKETS, K1, K2, K3, "name", "Region", "true", "AWS_S3_BUCKET_001", "a", "x.y", "10.0.0.1", "staging"]
-    gaps = [", ", '", "', "', '", ",\n    ", " and ", ": ", " ", "\n", "; ", "]"]
+    gaps = [", ", '", "', "', '", ",\n    ", " and ", ": ", " ", "\n", "; ", "]", "\n  - ", "'\n- '", ":\n  - "]
     for _ in range(400):
         parts = []
         for _ in range(rng.randint(1, 4)):
