@@ -146,6 +146,8 @@ def test_both_backends_agree_on_generated_lists():
         (f"{K1}, ", "KeyIds: ", None),
         (f"{K1[:-1]}g, ", f"KeyIds: {K1}, ", 1),  # the label's first key, then near-misses
         ("Buckets: ", "", 0),  # labels only
+        ("  - abc\n", "Buckets:\n", None),  # a YAML block list a megabyte long
+        ("  - abc:\n", "Buckets:\n", 1),
         ("KeyIds: [", "", 0),
     ],
 )
