@@ -100,7 +100,11 @@ def _head(start: bytes, headers: dict[str, str], length: int) -> bytes:
     block = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
     if block.count("\n") != len(headers) or block.count("\r") != len(headers):
         raise UpstreamError(502, "A header to forward holds a line break.")  # a misconfigured key, say
-    return b"%s%sContent-Length: %d\r\n\r\n" % (start, block.encode("latin-1"), length)
+    try:
+        encoded = block.encode("latin-1")
+    except UnicodeEncodeError:
+        raise UpstreamError(502, "A header to forward is not Latin-1 text.") from None
+    return b"%s%sContent-Length: %d\r\n\r\n" % (start, encoded, length)
 
 
 async def send(

@@ -29,3 +29,12 @@ def test_a_header_value_with_a_line_break_is_never_written(value):
         upstream._head(start, {"x-api-key": value}, 0)
 
     assert raised.value.status == 502 and "sk-ant" not in raised.value.message
+
+
+def test_a_header_value_that_is_not_latin_1_is_refused_with_a_clear_error():
+    _, start = upstream._target("https://api.example.test/v1/messages")
+
+    with pytest.raises(upstream.UpstreamError) as raised:
+        upstream._head(start, {"x-api-key": "sk-ant-\u2603"}, 0)
+
+    assert raised.value.status == 502 and "sk-ant" not in raised.value.message
