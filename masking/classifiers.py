@@ -297,3 +297,97 @@ def bucket_list(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
             return []
         step = _NEXT_BARE_BUCKET
     return _walk(step, data, end, _is_bucket)
+
+
+# --- AWS CLI listings: `aws s3 ls`, `aws s3api list-buckets` (JSON, YAML, text) ------------------
+# A JSON scalar member of an object (`"CreationDate": "2023-..."`); nested values end a walk.
+JSON_MEMBER = r'"[A-Za-z]{1,64}"\s{0,3}:\s{0,3}(?:"[^"\\\n]{0,256}"|null|true|false|-?[0-9][0-9.eE+-]{0,31})'
+YAML_MEMBER = r"[A-Za-z]{1,64}:[ \t]{1,3}[^\r\n]{0,256}"  # a scalar member of a YAML mapping, to its line's end
+CANONICAL_ID = r"[0-9a-f]{64}"
+# `aws s3 ls`: `2023-04-01 10:00:00 acme-prod-logs`, the whole line (an object listing has a size column)
+LS_LINE_HEAD = r"[ \t]{0,8}[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} "
+_LS_LINE = _step(rf"{LS_LINE_HEAD}{_BUCKET}[ \t]{{0,16}}\r?(?:\n|\Z)")
+_LS_LINE_MAX = 8 + 20 + 63 + 16 + 2
+
+
+def classify_listed_bucket(data: bytes, start: int, end: int) -> str | None:
+    """A bucket of an `aws s3 ls` line. A name with a dash, dot or digit is one; a plain word
+    (`2023-04-01 10:00:00 started` could be a log line) only next to another such line."""
+    value = data[start:end]
+    if not _is_bucket(value):
+        return None
+    if not value.isalpha():
+        return "s3_bucket"
+    newline = data.find(b"\n", end, end + 20)
+    if newline >= 0 and _LS_LINE.match(data, newline + 1):
+        return "s3_bucket"
+    line_start = data.rfind(b"\n", max(0, start - 40), start)
+    if line_start <= 0:
+        return None
+    low = max(0, line_start - _LS_LINE_MAX)
+    previous = data.rfind(b"\n", low, line_start) + 1
+    if previous == 0 and low > 0:
+        return None  # the line before is longer than any `s3 ls` line
+    match = _LS_LINE.match(data, previous)
+    return "s3_bucket" if match is not None and match.end() == line_start + 1 else None
+
+
+# `"Buckets": [{"Name": "a", ...}, {"CreationDate": "...", "Name": "b"}]`: from the end of a bucket
+# name on, one member (or the start of the next object and its first member) a step.
+_NEXT_BUCKET_OBJECT = _step(
+    r'"?\s{0,32}(?:,|\}\s{0,32},\s{0,32}\{)\s{0,32}'
+    rf'(?:"Name"\s{{0,3}}:\s{{0,3}}"(?:(?P<v>{_BUCKET})|{_MASKED})(?=")|{JSON_MEMBER})'
+)
+# The YAML form: `- CreationDate: '...'` then `  Name: b`, each member the whole of its line; `i`
+# and `d` tell the member's column, which must be the items' own.
+_NEXT_BUCKET_ITEM = _step(
+    r"""["']?[ \t]{0,3}\r?\n(?P<i>[ \t]{0,32})(?P<d>-[ \t]{1,3})?"""
+    rf"""(?:Name:[ \t]{{1,3}}(?P<q>["']?)(?:(?P<v>{_BUCKET})|{_MASKED})(?P=q)(?=[ \t]{{0,3}}(?:\r?\n|\Z))"""
+    rf"""|{YAML_MEMBER}(?=\r?\n|\Z))"""
+)
+_INDENT = frozenset(b" \t")
+
+
+def bucket_objects(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """The other buckets' names of `aws s3api list-buckets` after the first one: every `Name` of the
+    objects (JSON) or items (YAML) of the same `Buckets` list."""
+    colon = start - (start > 0 and data[start - 1] in b"\"'")
+    while colon > 0 and data[colon - 1] in _INDENT:
+        colon -= 1
+    if data[colon - 5 : colon] == b"Name:":  # YAML (JSON has `"Name":`): the items' column is the key's
+        line = data.rfind(b"\n", max(0, colon - 48), colon - 5) + 1
+        return _walk_items(data, end, colon - 5 - line)
+    return _walk_objects(data, end)
+
+
+def _walk_objects(data: bytes, position: int) -> list[tuple[int, int]]:
+    items = []
+    while (match := _NEXT_BUCKET_OBJECT.match(data, position)) is not None:
+        if match.start("v") >= 0 and _is_bucket(match["v"]):
+            items.append(match.span("v"))
+        position = match.end()
+    return items
+
+
+def _walk_items(data: bytes, position: int, column: int) -> list[tuple[int, int]]:
+    items = []
+    while (match := _NEXT_BUCKET_ITEM.match(data, position)) is not None:
+        if len(match["i"]) + len(match["d"] or b"") != column:
+            break  # a member of something else: the list is over
+        if match.start("v") >= 0 and _is_bucket(match["v"]):
+            items.append(match.span("v"))
+        position = match.end()
+    return items
+
+
+# Canonical user ids after the first one: `"CanonicalUser": ["<id>", "<id>"]`, `--grant-read id=a,id=b`.
+_GRANT_COMMA = r"""["']?[ \t]{0,3},[ \t]{0,3}"""
+_NEXT_CANONICAL_ID = _step(
+    rf"""(?:"\s{{0,32}},\s{{0,32}}"(?P<v>{CANONICAL_ID})(?=")"""
+    rf"""|{_GRANT_COMMA}(?:(?i:uri|emailaddress)=["']?[^\s,"']{{1,256}}{_GRANT_COMMA}){{0,4}}"""
+    rf"""(?i:id)=["']?(?P<w>{CANONICAL_ID})(?![0-9A-Za-z]))"""
+)
+
+
+def canonical_id_list(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    return _walk(_NEXT_CANONICAL_ID, data, end)

@@ -12,14 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from masking.classifiers import (
+    CANONICAL_ID,
+    JSON_MEMBER,
+    LS_LINE_HEAD,
     PROTECT,
+    YAML_MEMBER,
     arn_span,
     bucket_list,
+    bucket_objects,
+    canonical_id_list,
     classify_arn,
     classify_bucket,
     classify_distribution,
     classify_ipv4,
     classify_ipv6,
+    classify_listed_bucket,
     classify_unlabelled_secret,
     ipv4_candidates,
     kms_key_list,
@@ -133,6 +140,7 @@ _KIND_LIST = [
     ("session_token", "SESSION_TOKEN", REDACT),
     # storage, hostnames, other ids, addresses
     ("s3_bucket", "S3_BUCKET"),
+    ("s3_canonical_user_id", "S3_OWNER"),
     ("ec2_private_dns", "PRIVATE_DNS"),
     ("ec2_public_dns", "PUBLIC_DNS"),
     ("rds_endpoint", "RDS_HOST"),
@@ -305,6 +313,82 @@ RULES: list[Rule] = [
         needles=(b"bucket",),
         run=BUCKET_RUN,
         label=len('"s3_buckets_names"   :   [' + " " * 32 + '"'),  # the longest label and separator before the name
+    ),
+    # AWS CLI bucket listings. `aws s3 ls`: a line that is exactly date, time and a bucket name.
+    Rule(
+        "s3_bucket",
+        rf"(?<![^\n]){LS_LINE_HEAD}(?P<v>{BUCKET})[ \t]{{0,16}}(?=\r?(?:\n|\Z))",
+        gate=rf"(?:^|\n){_unbounded(LS_LINE_HEAD)}[a-z0-9][a-z0-9.-]+[a-z0-9][ \t]*\r?(?:\n|\z)",
+        classify=classify_listed_bucket,
+        needles=(b":",),
+    ),
+    # `aws s3api list-buckets`: the first object's (or YAML item's) `Name`, then `bucket_objects`
+    # walks on through the rest of the list. The gate is the label; the regex reads on from it.
+    Rule(
+        "s3_bucket",
+        rf'"Buckets"\s{{0,3}}:\s{{0,3}}\[\s{{0,32}}\{{\s{{0,32}}(?:{JSON_MEMBER}\s{{0,32}},\s{{0,32}}){{0,8}}'
+        rf'"Name"\s{{0,3}}:\s{{0,3}}"(?P<v>{BUCKET})"',
+        gate=r'"Buckets"\s*:\s*\[\s*\{',
+        classify=classify_bucket,
+        more=bucket_objects,
+        needles=(b'"buckets"',),
+        reach=4096,
+    ),
+    Rule(
+        "s3_bucket",
+        rf"\bBuckets:[ \t]{{0,3}}\r?\n[ \t]{{0,32}}-[ \t]{{1,3}}(?:{YAML_MEMBER}\r?\n[ \t]{{1,32}}){{0,8}}"
+        rf"""Name:[ \t]{{1,3}}(?P<q>["']?)(?P<v>{BUCKET})(?P=q)(?=[ \t]{{0,3}}(?:\r?\n|\Z))""",
+        gate=r"\bBuckets:[ \t]*\r?\n[ \t]*-[ \t]",
+        classify=classify_bucket,
+        more=bucket_objects,
+        needles=(b"buckets:",),
+        reach=4096,
+    ),
+    Rule(  # `--output text`: `BUCKETS\t[<region>\t]<creation date>\t<name>`, the name last
+        "s3_bucket",
+        rf"(?<![^\n])BUCKETS\t(?:[^\t\r\n]{{1,128}}\t){{1,4}}(?P<v>{BUCKET})[ \t]{{0,16}}(?=\r?(?:\n|\Z))",
+        gate=r"(?:^|\n)BUCKETS\t(?:[^\t\r\n]+\t)+[a-z0-9][a-z0-9.-]+[a-z0-9][ \t]*\r?(?:\n|\z)",
+        classify=classify_bucket,
+        needles=(b"buckets\t",),
+    ),
+    # S3 canonical user ids (64 hex: an account), never bare (sha256 digests look the same): the `ID`
+    # of an Owner / Grantee / Initiator (JSON, YAML, text lines), a `CanonicalUser` principal, a grant's `id=`.
+    Rule(
+        "s3_canonical_user_id",
+        rf'"(?:Owner|Grantee|Initiator)"\s{{0,3}}:\s{{0,3}}\{{\s{{0,32}}(?:{JSON_MEMBER}\s{{0,32}},\s{{0,32}}){{0,4}}'
+        rf'"(?:ID|Id|OwnerId|CanonicalUser|CanonicalUserId)"\s{{0,3}}:\s{{0,3}}"(?P<v>{CANONICAL_ID})"',
+        gate=r'"(?:Owner|Grantee|Initiator)"\s*:\s*\{',
+        needles=(b'"owner"', b'"grantee"', b'"initiator"'),
+        reach=2048,
+    ),
+    Rule(
+        "s3_canonical_user_id",
+        rf"\b(?:Owner|Grantee|Initiator):[ \t]{{0,3}}\r?\n(?:[ \t]{{1,32}}{YAML_MEMBER}\r?\n){{0,4}}[ \t]{{1,32}}"
+        rf"""(?:ID|Id|OwnerId):[ \t]{{1,3}}(?P<q>["']?)(?P<v>{CANONICAL_ID})(?P=q)(?![0-9A-Za-z])""",
+        gate=r"\b(?:Owner|Grantee|Initiator):[ \t]*\r?\n",
+        needles=(b"owner:", b"grantee:", b"initiator:"),
+        reach=2048,
+    ),
+    Rule(
+        "s3_canonical_user_id",
+        rf"(?<![^\n])(?:OWNER|GRANTEE|INITIATOR)\t(?:[^\t\r\n]{{0,128}}\t){{0,3}}(?P<v>{CANONICAL_ID})(?![0-9A-Za-z])",
+        gate=rf"(?:^|\n)(?:OWNER|GRANTEE|INITIATOR)\t(?:[^\t\r\n]*\t)*{CANONICAL_ID}(?:\z|[^0-9A-Za-z])",
+        needles=(b"owner\t", b"grantee\t", b"initiator\t"),
+    ),
+    Rule(
+        "s3_canonical_user_id",
+        rf'"CanonicalUser"\s{{0,3}}:\s{{0,3}}(?:\[\s{{0,32}})?"(?P<v>{CANONICAL_ID})"',
+        gate=rf'"CanonicalUser"\s*:\s*(?:\[\s*)?"{CANONICAL_ID}"',
+        more=canonical_id_list,
+        needles=(b'"canonicaluser"',),
+    ),
+    Rule(  # `--grant-read id=<id>`, `x-amz-grant-read: id="<id>"`
+        "s3_canonical_user_id",
+        rf"""(?i:grant(?:-[a-z]{{1,12}}){{0,3}})(?:[ \t]{{1,3}}|=|:[ \t]{{0,3}})["']?(?i:id)=["']?"""
+        rf"(?P<v>{CANONICAL_ID})(?![0-9A-Za-z])",
+        gate=rf"""(?i:grant(?:-[a-z]+)*)(?:[ \t]+|=|:[ \t]*)["']?(?i:id)=["']?{CANONICAL_ID}(?:\z|[^0-9A-Za-z])""",
+        more=canonical_id_list,
+        needles=(b"grant",),
     ),
     # credentials
     Rule(
