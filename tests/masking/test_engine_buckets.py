@@ -31,6 +31,8 @@ def backend(request):
         ),
         ('  + bucket = "tf-state-prod"', '  + bucket = "<s3_bucket>"'),
         ("Bucket: my-config-bucket\nKey: x", "Bucket: <s3_bucket>\nKey: x"),
+        ("2023-04-01 10:00:00 acme-prod-logs\n", "2023-04-01 10:00:00 <s3_bucket>\n"),
+        ('{"Buckets": [{"Name": "acme-prod-logs"}]}', '{"Buckets": [{"Name": "<s3_bucket>"}]}'),
     ],
 )
 def test_it_masks_only_the_bucket_name(backend, text, expected):
@@ -59,6 +61,8 @@ def test_the_json_escaped_path_style_url_keeps_its_escapes(backend):
         "s3://ab/too-short",
         "bucket: true",
         "Bucket: my..bucket",
+        "2023-04-01 10:00:00 INFO started",
+        '{"Tags": [{"Key": "Name", "Value": "web-server-1"}]}',
     ],
 )
 def test_it_leaves_what_is_not_a_bucket(backend, text):
