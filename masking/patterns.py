@@ -418,7 +418,8 @@ RULES: list[Rule] = [
         classify=classify_unlabelled_secret,
     ),
     Rule("access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
-    Rule("iam_unique_id", r"\b(?:AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA)[A-Z0-9]{16}\b"),
+    # 21 characters as IAM issues them (AIDAJQABLZS4A3QDU576Q in its documentation), 20 in older examples
+    Rule("iam_unique_id", r"\b(?:AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA)[A-Z0-9]{16,17}\b"),
     # account ids: in AWS hostnames and URLs, or after a label that says so
     Rule(
         "account_id",

@@ -22,9 +22,15 @@ def test_it_masks_access_key_ids(backend, prefix):
 
 
 @pytest.mark.parametrize("prefix", ["AIDA", "AROA", "AGPA", "ANPA", "AIPA"])
-def test_it_masks_iam_unique_ids(backend, prefix):
-    unique = f"{prefix}JQABLZS4A3QDU576"
+@pytest.mark.parametrize("rest", ["JQABLZS4A3QDU576Q", "JQABLZS4A3QDU576"])  # 21 characters as IAM issues them, and 20
+def test_it_masks_iam_unique_ids(backend, prefix, rest):
+    unique = prefix + rest
     assert found(f'"UserId": "{unique}:session"', backend) == [(unique, "iam_unique_id")]
+    assert found(f'{{"UserId": "{unique}", "Account": "x"}}', backend) == [(unique, "iam_unique_id")]
+
+
+def test_an_iam_unique_id_one_character_too_long_is_not_taken(backend):
+    assert found("id AIDAJQABLZS4A3QDU576QQ here", backend) == []
 
 
 def test_access_keys_are_masked_and_secrets_redacted_by_default():
