@@ -106,6 +106,7 @@ _KIND_LIST = [
     ("placement_group", "PG"),
     ("ec2_resource", "EC2_RES"),
     ("rds_resource_id", "RDS_RES"),
+    ("organization_id", "ORG"),
     # ARNs
     ("iam_role_arn", "IAM_ROLE"),
     ("iam_user_arn", "IAM_USER"),
@@ -513,6 +514,9 @@ RULES: list[Rule] = [
     _ids("ec2_resource", "pl|fl|sir"),
     _ids("ec2_resource", "mi|eice", legacy=False),
     Rule("rds_resource_id", r"\b(?:db|cluster)-[A-Z0-9]{26}\b"),
+    # AWS Organizations: an organization (`o-` + 10-32) and an organizational unit (`ou-<root>-<8-32>`)
+    Rule("organization_id", r"\bo-[a-z0-9]{10,32}\b"),
+    Rule("organization_id", r"\bou-[a-z0-9]{4,32}-[a-z0-9]{8,32}\b"),
     # addresses
     Rule(
         "ipv4_public",

@@ -121,3 +121,18 @@ def test_it_masks_rds_resource_ids(backend):
         '"DbiResourceId": "db-ABCDEFGHIJKL0123456789MNOP", "DbClusterResourceId": "cluster-ABCDEFGHIJKL0123456789MNOP"'
     )
     assert masked(text, backend) == '"DbiResourceId": "<rds_resource_id>", "DbClusterResourceId": "<rds_resource_id>"'
+
+
+def test_it_masks_aws_organizations_organization_and_unit_ids(backend):
+    text = (
+        '{"Organization": {"Id": "o-a1b2c3d4e5",'
+        ' "Arn": "arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5"},'
+        ' "OrganizationalUnit": {"Id": "ou-ab12-cdef3456"}}'
+    )
+    assert ("o-a1b2c3d4e5", "organization_id") in found(text, backend)
+    assert ("ou-ab12-cdef3456", "organization_id") in found(text, backend)
+
+
+@pytest.mark.parametrize("text", ["an o-ring seal", "co-ordinated go-between", "o-abc123", "you-ab12-cdef3456"])
+def test_it_leaves_words_shaped_like_organization_ids_alone(backend, text):
+    assert found(text, backend) == []
