@@ -207,7 +207,7 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
 
 _MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,12}|REDACTED)"
 # Anywhere in a word: `recipientAccountId`, `AWS_ACCOUNT_ID`, `myaccount`.
-_ACCOUNT_LABEL = r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|owner[ _-]?ids?)|"AWS")"""
+_ACCOUNT_LABEL = r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|requester)[ _-]?ids?)|"AWS")"""
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
@@ -440,7 +440,7 @@ RULES: list[Rule] = [
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
         sep=OPT_SEP + r"\[?\s{0,12}[\"']?#?",  # a list's first item, on the next line when pretty-printed
         classify=not_before_digit_group("account_id"),
-        needles=(b"account", b"owner", b'"aws"'),
+        needles=(b"account", b"owner", b"requester", b'"aws"'),
     ),
     Rule(  # VPC flow log records: `<version> <account-id> <interface-id> ...`
         "account_id",
@@ -510,7 +510,8 @@ RULES: list[Rule] = [
     _ids("key_pair", "key", legacy=False),
     _ids("capacity_reservation", "cr", legacy=False),
     _ids("placement_group", "pg", legacy=False),
-    _ids("ec2_resource", "r|sgr|tgw-rtb|lgw|ipam|ipam-pool|ipam-scope|vpce-svc", legacy=False),
+    _ids("ec2_resource", "r|sgr|tgw-rtb|lgw|ipam|ipam-pool|ipam-scope|vpce-svc|h", legacy=False),
+    _ids("ec2_resource", "eni-attach"),
     _ids("ec2_resource", "pl|fl|sir"),
     _ids("ec2_resource", "mi|eice", legacy=False),
     Rule("rds_resource_id", r"\b(?:db|cluster)-[A-Z0-9]{26}\b"),

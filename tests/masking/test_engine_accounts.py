@@ -19,6 +19,7 @@ def backend(request):
         f'"AccountId": "{ACCOUNT}"',
         f'"accountId": "{ACCOUNT}"',
         f'"OwnerId": "{ACCOUNT}"',
+        f'"RequesterId": "{ACCOUNT}"',  # describe-instances: who launched it (a service's account, or yours)
         f'"recipientAccountId": "{ACCOUNT}"',
         f'"SourceAccount": "{ACCOUNT}"',
         f'"Principal": {{"AWS": "{ACCOUNT}"}}',

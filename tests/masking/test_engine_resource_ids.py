@@ -30,6 +30,7 @@ BOTH_FORMS = {
     "vpn": "vpn_connection",
     "vgw": "vpn_gateway",
     "cgw": "customer_gateway",
+    "eni-attach": "ec2_resource",
 }
 CURRENT_FORM_ONLY = {
     "nat": "nat_gateway",
@@ -41,6 +42,7 @@ CURRENT_FORM_ONLY = {
     "sgr": "ec2_resource",
     "tgw-rtb": "ec2_resource",
     "mi": "ec2_resource",
+    "h": "ec2_resource",  # a dedicated host
 }
 
 
