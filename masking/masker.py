@@ -201,9 +201,14 @@ _LIST_GAP = re.compile(r"""["']?\s{0,12}(?:[,;/&|]|and|or)?\s{0,12}["']?""")
 
 def _more_accounts(text: str, kept: list, runs: list[tuple[int, int]], accounts: set[str], mode: str) -> list:
     """The bare 12-digit runs of `text` that are accounts: one the request shows elsewhere, or the
-    next item of a list that starts with an account ("Accounts: 111111111111, 222222222222")."""
+    next item of a list that starts with an account or an ARN naming one ("Accounts: 111111111111,
+    222222222222", `"AWS": ["arn:aws:iam::111111111111:root", "222222222222"]`)."""
+    if not runs:
+        return []
     starts = [match.start for match, _ in kept]  # sorted, spans never overlap
-    ends = [match.end for match, _ in kept if match.kind == "account_id"]  # sorted too
+    ends = [  # sorted too
+        match.end for match, _ in kept if match.kind == "account_id" or _ARN_ACCOUNT.match(text, match.start, match.end)
+    ]
     extra = []
     for start, end in runs:
         if _inside_a_span(kept, starts, start):

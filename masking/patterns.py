@@ -211,6 +211,7 @@ _ACCOUNT_LABEL = r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
+_NAME_VALUE_SEP = r"""["']\s{0,3},\s{0,3}["'](?i:value)["']\s{0,3}:\s{0,3}["']"""  # `"name": "LABEL", "value": "`
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
 _LIST_OPEN = r"(?:\[\s{0,32})?"  # a list's first item, on the next line when pretty-printed
@@ -294,6 +295,14 @@ RULES: list[Rule] = [
         lookback=200,
         classify=classify_bucket,
         needles=(b"amazonaws.com",),
+    ),
+    Rule(  # the S3 console: `s3.console.aws.amazon.com/s3/buckets/<bucket>`, `/s3/object/<bucket>`
+        "s3_bucket",
+        rf"\bs3\.console\.aws\.amazon\.com{SLASH}s3{SLASH}(?:buckets|object){SLASH}(?P<v>{BUCKET})(?![A-Za-z0-9_-])",
+        gate=rf"\bs3\.console\.aws\.amazon\.com{SLASH}s3{SLASH}(?:buckets|object){SLASH}"
+        rf"[a-z0-9][a-z0-9.-]+[a-z0-9]{LABEL_END}",
+        classify=classify_bucket,
+        needles=(b"console.aws.amazon.com",),
     ),
     Rule(
         "s3_bucket",
@@ -406,10 +415,26 @@ RULES: list[Rule] = [
         needles=(b"token",),
     ),
     _labelled(
+        "session_token",
+        _SESSION_LABEL,
+        r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
+        r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
+        sep=_NAME_VALUE_SEP,
+        needles=(b"token",),
+    ),
+    _labelled(
         "secret_access_key",
         _SECRET_LABEL,
         r"(?:[A-Za-z0-9+]|\\?/){40}(?![A-Za-z0-9+/=])",
         r"(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])",
+        needles=(b"secret",),
+    ),
+    _labelled(  # ECS task definitions, CloudFormation: `{"name": "AWS_SECRET_ACCESS_KEY", "value": "..."}`
+        "secret_access_key",
+        _SECRET_LABEL,
+        r"(?:[A-Za-z0-9+]|\\?/){40}(?![A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])",
+        sep=_NAME_VALUE_SEP,
         needles=(b"secret",),
     ),
     Rule(  # the console's credentials CSV, or any key id with its secret right after it
@@ -422,6 +447,12 @@ RULES: list[Rule] = [
     # 21 characters as IAM issues them (AIDAJQABLZS4A3QDU576Q in its documentation), 20 in older examples
     Rule("iam_unique_id", r"\b(?:AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA)[A-Z0-9]{16,17}\b"),
     # account ids: in AWS hostnames and URLs, or after a label that says so
+    Rule(  # the account's console sign-in URL
+        "account_id",
+        r"\b(?P<v>[0-9]{12})\.signin\.aws\.amazon\.com",
+        gate=r"\b[0-9]{12}\.signin\.aws\.amazon\.com",
+        needles=(b".signin.aws.amazon.com",),
+    ),
     Rule(
         "account_id",
         r"\b(?P<v>[0-9]{12})\.dkr\.ecr\.",

@@ -81,3 +81,8 @@ def test_it_masks_the_account_field_of_vpc_flow_log_records(backend):
     text = f"2 {ACCOUNT} eni-0a1b2c3d4e5f67890 10.0.1.5 10.0.2.9 443 49152 6 10 840 1732526400 1732526460 ACCEPT OK"
     assert found(text, backend)[0] == (ACCOUNT, "account_id")
     assert found(f"2 {ACCOUNT} items", backend) == []
+
+
+def test_it_masks_the_account_in_a_console_sign_in_url(backend):
+    url = f"https://{ACCOUNT}.signin.aws.amazon.com/console"
+    assert found(url, backend) == [(ACCOUNT, "account_id")]

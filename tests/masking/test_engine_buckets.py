@@ -84,3 +84,14 @@ def test_it_leaves_what_is_not_a_bucket(backend, text):
 )
 def test_plural_labels_lists_and_the_end_of_a_bucket_name(backend, text, expected):
     assert [value for value, kind in found(text, backend) if kind == "s3_bucket"] == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://s3.console.aws.amazon.com/s3/buckets/acme-finance-reports?region=us-east-1",
+        "https://s3.console.aws.amazon.com/s3/object/acme-finance-reports?prefix=2024/q1.csv",
+    ],
+)
+def test_it_masks_the_bucket_in_an_s3_console_url(backend, url):
+    assert found(url, backend) == [("acme-finance-reports", "s3_bucket")]

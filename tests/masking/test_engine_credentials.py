@@ -107,3 +107,24 @@ def test_it_finds_the_secret_next_to_its_key_id_in_the_console_credentials_csv(b
 def test_two_glued_key_ids_after_a_key_id_are_not_taken_for_its_secret(backend):
     text = "AKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPLEAKIAIOSFODNN7EXAMPLE"
     assert found(text, backend) == [("AKIAIOSFODNN7EXAMPLE", "access_key_id")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{{"name": "AWS_SECRET_ACCESS_KEY", "value": "{SECRET}"}}',  # an ECS task definition's environment
+        f"{{'Name': 'aws_secret_access_key', 'Value': '{SECRET}'}}",
+    ],
+)
+def test_it_redacts_a_secret_key_given_as_a_name_and_value_pair(backend, text):
+    assert found(text, backend) == [(SECRET, "secret_access_key")]
+
+
+def test_it_redacts_a_session_token_given_as_a_name_and_value_pair(backend):
+    token = "FQoGZXIvYXdzEXAMPLEtokenVALUE1234567890abcdef"
+    text = f'{{"name": "AWS_SESSION_TOKEN", "value": "{token}"}}'
+    assert found(text, backend) == [(token, "session_token")]
+
+
+def test_a_value_after_another_name_is_not_taken_for_a_secret(backend):
+    assert found(f'{{"name": "BUILD_HASH", "value": "{SECRET}"}}', backend) == []

@@ -256,3 +256,12 @@ def test_a_remembered_text_masks_a_bare_account_once_another_text_of_the_request
     alone, with_evidence, alone_again = asyncio.run(run())
     assert "555555555555" in alone and "555555555555" in alone_again
     assert "555555555555" not in with_evidence and "AWS_ACCOUNT_" in with_evidence
+
+
+def test_an_account_that_follows_an_arn_naming_one_in_a_principal_list_is_masked(redis_client):
+    text = '{"Principal": {"AWS": ["arn:aws:iam::210987654321:root", "111122223333"]}}'
+
+    (masked,) = masker.mask_texts([text]).texts
+
+    assert "210987654321" not in masked and "111122223333" not in masked
+    assert masked.count("AWS_ACCOUNT_") == 1 and masked.count("AWS_ARN_") == 1
