@@ -425,15 +425,15 @@ RULES: list[Rule] = [
     _labelled(
         "secret_access_key",
         _SECRET_LABEL,
-        r"(?:[A-Za-z0-9+]|\\?/){40}(?![A-Za-z0-9+/=])",
-        r"(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
         needles=(b"secret",),
     ),
     _labelled(  # ECS task definitions, CloudFormation: `{"name": "AWS_SECRET_ACCESS_KEY", "value": "..."}`
         "secret_access_key",
         _SECRET_LABEL,
-        r"(?:[A-Za-z0-9+]|\\?/){40}(?![A-Za-z0-9+/=])",
-        r"(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
         sep=_NAME_VALUE_SEP,
         needles=(b"secret",),
     ),
@@ -443,7 +443,8 @@ RULES: list[Rule] = [
         gate=r"""\b(?:AKIA|ASIA)[A-Z0-9]{16}["']?[,;:\s]{1,3}["']?(?:[A-Za-z0-9+]|\\?/){40}(?:\z|[^A-Za-z0-9+/=])""",
         classify=classify_unlabelled_secret,
     ),
-    Rule("access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
+    # 20 characters; AWS's own assume-role example has 21 (ASIAJEXAMPLEXEG2JICEA)
+    Rule("access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16,17}\b"),
     # 21 characters as IAM issues them (AIDAJQABLZS4A3QDU576Q in its documentation), 20 in older examples
     Rule("iam_unique_id", r"\b(?:AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA)[A-Z0-9]{16,17}\b"),
     # account ids: in AWS hostnames and URLs, or after a label that says so

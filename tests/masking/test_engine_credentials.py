@@ -80,10 +80,10 @@ def test_it_finds_session_tokens_after_their_label(backend, text, token):
     [
         f"just a random string {SECRET} with no label",
         "AKIAIOSFODNN7EXAMPL is one short",
-        "AKIAIOSFODNN7EXAMPLEX is one long",
+        "AKIAIOSFODNN7EXAMPLEXY is two long",  # 20 characters, or 21 as in AWS's assume-role example
         "akiaiosfodnn7example",
         "AWS_SECRET_KEY_REDACTED and AWS_SESSION_TOKEN_REDACTED",
-        f"aws_secret_access_key = {SECRET}X",  # 41 characters: not a secret key
+        f"aws_secret_access_key = {SECRET * 2}",  # 80 characters: a blob, not a key
     ],
 )
 def test_it_leaves_lookalikes_of_credentials(backend, text):
@@ -128,3 +128,24 @@ def test_it_redacts_a_session_token_given_as_a_name_and_value_pair(backend):
 
 def test_a_value_after_another_name_is_not_taken_for_a_secret(backend):
     assert found(f'{{"name": "BUILD_HASH", "value": "{SECRET}"}}', backend) == []
+
+
+def test_it_masks_the_credentials_of_an_assume_role_answer_as_aws_documents_it(backend):
+    # AWS's example: a 21-character key id and a 34-character secret; real ones have 20 and 40
+    text = (
+        '{"Credentials": {"AccessKeyId": "ASIAJEXAMPLEXEG2JICEA",'
+        ' "SecretAccessKey": "9drTJvcXLB89EXAMPLELB8923FB892xMFI", "Expiration": "2024-05-01T11:00:00Z"}}'
+    )
+    assert found(text, backend) == [
+        ("ASIAJEXAMPLEXEG2JICEA", "access_key_id"),
+        ("9drTJvcXLB89EXAMPLELB8923FB892xMFI", "secret_access_key"),
+    ]
+
+
+def test_a_long_blob_after_a_secret_label_is_not_taken_for_a_key(backend):
+    assert found(f'"secret_key": "{"A" * 200}"', backend) == []
+
+
+def test_a_value_after_a_secret_label_is_redacted_even_when_its_length_is_unusual(backend):
+    text = f"aws_secret_access_key = {SECRET}X"  # 41 characters: the label says what it is
+    assert found(text, backend) == [(SECRET + "X", "secret_access_key")]
