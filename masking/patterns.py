@@ -211,6 +211,8 @@ _ACCOUNT_LABEL = r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
+_ACCESS_LOG_TIME = r"\[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:"
+_ACCESS_LOG_GATE = rf"(?:^|\n)[0-9a-f]{{64}} [a-z0-9][a-z0-9.-]+[a-z0-9] {_ACCESS_LOG_TIME}"
 _NAME_VALUE_SEP = r"""["']\s{0,3},\s{0,3}["'](?i:value)["']\s{0,3}:\s{0,3}["']"""  # `"name": "LABEL", "value": "`
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
@@ -361,6 +363,14 @@ RULES: list[Rule] = [
         classify=classify_bucket,
         needles=(b"buckets\t",),
     ),
+    # S3 server access log records: `<bucket owner's canonical id> <bucket> [01/May/2024:10:00:00 +0000] ...`
+    Rule(
+        "s3_bucket",
+        rf"(?<![^\n]){CANONICAL_ID} (?P<v>{BUCKET}) {_ACCESS_LOG_TIME}",
+        gate=_ACCESS_LOG_GATE,
+        classify=classify_bucket,
+        needles=(b" [",),
+    ),
     # S3 canonical user ids (64 hex: an account), never bare (sha256 digests look the same): the `ID`
     # of an Owner / Grantee / Initiator (JSON, YAML, text lines), a `CanonicalUser` principal, a grant's `id=`.
     Rule(
@@ -384,6 +394,12 @@ RULES: list[Rule] = [
         rf"(?<![^\n])(?:OWNER|GRANTEE|INITIATOR)\t(?:[^\t\r\n]{{0,128}}\t){{0,3}}(?P<v>{CANONICAL_ID})(?![0-9A-Za-z])",
         gate=rf"(?:^|\n)(?:OWNER|GRANTEE|INITIATOR)\t(?:[^\t\r\n]*\t)*{CANONICAL_ID}(?:\z|[^0-9A-Za-z])",
         needles=(b"owner\t", b"grantee\t", b"initiator\t"),
+    ),
+    Rule(  # the bucket owner's, at the start of an S3 server access log record
+        "s3_canonical_user_id",
+        rf"(?<![^\n])(?P<v>{CANONICAL_ID}) {BUCKET} {_ACCESS_LOG_TIME}",
+        gate=_ACCESS_LOG_GATE,
+        needles=(b" [",),
     ),
     Rule(
         "s3_canonical_user_id",

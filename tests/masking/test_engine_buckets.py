@@ -95,3 +95,21 @@ def test_plural_labels_lists_and_the_end_of_a_bucket_name(backend, text, expecte
 )
 def test_it_masks_the_bucket_in_an_s3_console_url(backend, url):
     assert found(url, backend) == [("acme-finance-reports", "s3_bucket")]
+
+
+ACCESS_LOG_RECORD = (
+    "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be acme-finance-reports"
+    " [01/May/2024:10:00:00 +0000] 192.0.2.3 - 3E57427F3EXAMPLE REST.GET.OBJECT reports/q1.csv"
+)
+
+
+def test_it_masks_the_owner_and_the_bucket_at_the_start_of_an_s3_access_log_record(backend):
+    text = f"{ACCESS_LOG_RECORD}\n{ACCESS_LOG_RECORD}"
+    owner, bucket = ACCESS_LOG_RECORD.split()[:2]
+    pair = [(owner, "s3_canonical_user_id"), (bucket, "s3_bucket")]
+    assert [item for item in found(text, backend) if item[1] != "ipv4_public"] == pair + pair
+
+
+def test_a_digest_and_a_word_before_a_date_in_brackets_mid_line_are_left_alone(backend):
+    text = f"sha {'a' * 64} build [01/May/2024:10:00:00 +0000]"
+    assert found(text, backend) == []
