@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from masking import mappings
+from masking import mappings, masker
 from masking.models import Tenant
 
 OPERATOR_PERMS = [
@@ -90,3 +90,14 @@ def put_mapping(redis_client):
         redis_client.set(mappings.unmask_key(token, tenant), original, ex=ttl)
 
     return put
+
+
+@pytest.fixture
+def texts_masked(redis_client):
+    """`mask(text)`: one text through the masker (needs the database too: mark the test django_db)."""
+
+    def mask(text: str) -> str:
+        (result,) = masker.mask_texts([text]).texts
+        return result
+
+    return mask

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from masking import engine, masker
+from masking import engine
 from tests.masking.engine_support import BACKENDS, found, masked
 
 OWNER_ID = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
@@ -234,15 +234,6 @@ def test_hostile_cli_outputs_are_scanned_to_the_end_with_the_right_count(backend
     text = head + unit * count
     matches = engine.scan(text, backend=backend)
     assert len(matches) == (count if expected is None else expected)
-
-
-@pytest.fixture
-def texts_masked(redis_client):
-    def mask(text: str) -> str:
-        (result,) = masker.mask_texts([text]).texts
-        return result
-
-    return mask
 
 
 @pytest.mark.django_db

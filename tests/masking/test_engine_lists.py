@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from masking import engine, masker
+from masking import engine
 from tests.masking.engine_support import BACKENDS, found, masked
 
 K1 = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -156,15 +156,6 @@ def test_hostile_lists_are_scanned_to_the_end_with_the_right_count(backend, unit
     text = head + unit * count
     matches = engine.scan(text, backend=backend)
     assert len(matches) == (count + head.count(K1) if expected is None else expected)
-
-
-@pytest.fixture
-def texts_masked(redis_client):
-    def mask(text: str) -> str:
-        (result,) = masker.mask_texts([text]).texts
-        return result
-
-    return mask
 
 
 @pytest.mark.django_db
