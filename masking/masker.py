@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from masking import cache, events, policy, store
+from masking import cache, events, policy, repeats, store
 from masking.engine import Match, scan
 from masking.models import DEFAULT_TENANT
 from masking.tokens import redaction_marker
@@ -58,7 +58,7 @@ class _Scanned:
     12 digits in a row, its plan under the current policy, its masked form with the tokens it got.
     Remembered texts (a conversation's earlier turns) skip all of that when nothing changed."""
 
-    __slots__ = ("matches", "twelve_digits", "size", "plan", "output", "accounts")
+    __slots__ = ("matches", "twelve_digits", "size", "plan", "output", "more")
 
     def __init__(self, matches: list[Match]) -> None:
         self.matches = matches
@@ -66,7 +66,7 @@ class _Scanned:
         self.size: int | None = None  # in UTF-8 bytes
         self.plan: _TextPlan | None = None
         self.output: tuple | None = None  # (found, tokens used, (masked text, entities))
-        self.accounts: tuple | None = None  # (kept, accounts, mode, matches with the bare accounts added)
+        self.more: dict[str, tuple] = {}  # what `with_more` added last, per pass: (kept, key, matches)
 
     def byte_size(self, text: str) -> int:
         if self.size is None:
@@ -83,14 +83,15 @@ class _Scanned:
             self.plan = _TextPlan.of(text, self.matches, modes)
         return self.plan
 
-    def with_accounts(self, text: str, kept: list, accounts: frozenset[str], mode: str) -> list:
-        """`kept` with the bare 12-digit runs that are accounts added (`_more_accounts`), in order."""
-        last = self.accounts
-        if last is not None and last[0] is kept and last[1] == accounts and last[2] == mode:
-            return last[3]
-        extra = _more_accounts(text, kept, self.twelve_digit_runs(text), accounts, mode)
+    def with_more(self, name: str, kept: list, key: tuple, more, *args) -> list:
+        """`kept` with the matches `more(*args)` adds, in order; remembered per `kept` and `key` (the
+        request's accounts or buckets, the mode), so an unchanged text skips the pass `name`."""
+        last = self.more.get(name)
+        if last is not None and last[0] is kept and last[1] == key:
+            return last[2]
+        extra = more(*args)
         found = sorted(kept + extra, key=lambda pair: pair[0].start) if extra else kept
-        self.accounts = (kept, accounts, mode, found)
+        self.more[name] = (kept, key, found)
         return found
 
     def masked(self, text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:
@@ -113,10 +114,11 @@ class _TextPlan:
     counts: dict[str, int]
     prefixes: list[tuple[str, str]]  # (original, token prefix), in order
     accounts: frozenset[str]
+    buckets: frozenset[str]  # bucket names to mask wherever else the request names them (masking.repeats)
 
     @classmethod
     def of(cls, text: str, matches: list[Match], modes: dict[str, str]) -> "_TextPlan":
-        kept, counts, prefixes, accounts = [], Counter(), [], set()
+        kept, counts, prefixes, accounts, buckets = [], Counter(), [], set(), set()
         for match in matches:
             mode = modes.get(match.kind, policy.MASK)  # a kind without a policy is masked: fail safe
             if mode == policy.OFF:
@@ -131,7 +133,9 @@ class _TextPlan:
                 accounts.add(inner.group(1))
             elif match.kind == "account_id":
                 accounts.add(original)
-        return cls(modes, kept, dict(counts), prefixes, frozenset(accounts))
+            if bucket := repeats.bucket_named(text, match):
+                buckets.add(bucket)
+        return cls(modes, kept, dict(counts), prefixes, frozenset(accounts), frozenset(buckets))
 
 
 def _scanned(text: str, rules: tuple) -> _Scanned:
@@ -149,6 +153,7 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
     plan = _MaskPlan(texts, [])
     plan.scanned = [_scanned(text, rules) for text in texts]
     accounts: set[str] = set()
+    buckets: set[str] = set()
     for text, scanned in zip(texts, plan.scanned, strict=True):
         text_plan = scanned.plan_for(text, modes)
         plan.found.append(text_plan.kept)
@@ -156,9 +161,29 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
         for original, prefix in text_plan.prefixes:
             plan.prefixes.setdefault(original, prefix)
         accounts |= text_plan.accounts
+        buckets |= text_plan.buckets
     if accounts and modes.get("account_id", policy.MASK) != policy.OFF:
         _mask_known_accounts(plan, accounts, modes.get("account_id", policy.MASK))
+    if buckets and modes.get(repeats.KIND, policy.MASK) != policy.OFF:
+        _mask_known_buckets(plan, frozenset(buckets), modes.get(repeats.KIND, policy.MASK))
     return plan
+
+
+def _mask_known_buckets(plan: _MaskPlan, names: frozenset[str], mode: str) -> None:
+    """A bucket the request names in an ARN, a URI or a field is masked wherever else it stands."""
+    prefix = policy.prefix_of(repeats.KIND)
+    for index, text in enumerate(plan.texts):
+        kept = plan.found[index]
+        scanned = plan.scanned[index]
+        found = scanned.with_more("buckets", kept, (names, mode), repeats.more_buckets, text, kept, names, mode)
+        if found is kept:
+            continue
+        plan.found[index] = found
+        plan.counts[repeats.KIND] += len(found) - len(kept)
+        if mode == policy.MASK:
+            for match, _ in found:
+                if match.kind == repeats.KIND:
+                    plan.prefixes.setdefault(text[match.start : match.end], prefix)
 
 
 def _inside_a_span(kept: list[tuple[Match, str]], starts: list[int], position: int) -> bool:
@@ -183,7 +208,9 @@ def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None
     accounts = frozenset(accounts)
     for index, text in enumerate(plan.texts):
         kept = plan.found[index]
-        found = plan.scanned[index].with_accounts(text, kept, accounts, mode)  # remembered for an unchanged text
+        scanned = plan.scanned[index]
+        runs = scanned.twelve_digit_runs(text)
+        found = scanned.with_more("accounts", kept, (accounts, mode), _more_accounts, text, kept, runs, accounts, mode)
         if found is kept:
             continue
         plan.found[index] = found

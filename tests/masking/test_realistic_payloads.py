@@ -88,6 +88,7 @@ NEVER_SEEN = {
         "9drTJvcXLB89EXAMPLELB8923FB892xMFI",
         "AROA3XFRBF535PLBIFPI4",
         "AQoXdzELDDY",
+        "acme-finance-reports",
     ],
 }
 
