@@ -10,9 +10,7 @@ epoch from Redis first, which fails closed.
 
 import asyncio
 import functools
-import re
 import time
-from bisect import bisect_right, insort
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -75,7 +73,7 @@ class _Scanned:
 
     def twelve_digit_runs(self, text: str) -> list[tuple[int, int]]:
         if self.twelve_digits is None:
-            self.twelve_digits = [m.span() for m in _TWELVE_DIGITS.finditer(text)]
+            self.twelve_digits = [m.span() for m in repeats.TWELVE_DIGITS.finditer(text)]
         return self.twelve_digits
 
     def plan_for(self, text: str, modes: dict[str, str]) -> "_TextPlan":
@@ -128,7 +126,7 @@ class _TextPlan:
             original = text[match.start : match.end]
             if mode == policy.MASK:
                 prefixes.append((original, policy.prefix_of(match.kind)))
-            inner = _ARN_ACCOUNT.match(text, match.start, match.end)
+            inner = repeats.ARN_ACCOUNT.match(text, match.start, match.end)
             if inner:
                 accounts.add(inner.group(1))
             elif match.kind == "account_id":
@@ -171,31 +169,25 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
 
 def _mask_known_buckets(plan: _MaskPlan, names: frozenset[str], mode: str) -> None:
     """A bucket the request names in an ARN, a URI or a field is masked wherever else it stands."""
-    prefix = policy.prefix_of(repeats.KIND)
     for index, text in enumerate(plan.texts):
-        kept = plan.found[index]
-        scanned = plan.scanned[index]
+        kept, scanned = plan.found[index], plan.scanned[index]
         found = scanned.with_more("buckets", kept, (names, mode), repeats.more_buckets, text, kept, names, mode)
-        if found is kept:
-            continue
-        plan.found[index] = found
-        plan.counts[repeats.KIND] += len(found) - len(kept)
-        if mode == policy.MASK:
-            for match, _ in found:
-                if match.kind == repeats.KIND:
-                    plan.prefixes.setdefault(text[match.start : match.end], prefix)
+        _add_found(plan, index, found, repeats.KIND, mode)
 
 
-def _inside_a_span(kept: list[tuple[Match, str]], starts: list[int], position: int) -> bool:
-    before = bisect_right(starts, position) - 1
-    return before >= 0 and kept[before][0].end > position
-
-
-_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]{0,10}:[a-z0-9-]{0,60}:[a-z0-9-]{0,30}:([0-9]{12}):")
-# `(?<![0-9])[0-9]{12}(?![0-9])`, with the left boundary checked after the first digit: a pattern that
-# starts with a digit class lets the regex engine skip to the next digit instead of trying a
-# lookbehind at every position (seven times faster on a 16 KB prompt).
-_TWELVE_DIGITS = re.compile(r"[0-9](?<![0-9][0-9])[0-9]{11}(?![0-9])")
+def _add_found(plan: _MaskPlan, index: int, found: list[tuple[Match, str]], kind: str, mode: str) -> None:
+    """Text `index` with the matches of `kind` a pass added (`found`, which is its matches as they were
+    when the pass added none): counted, and their originals given a token prefix."""
+    kept = plan.found[index]
+    if found is kept:
+        return
+    plan.found[index] = found
+    plan.counts[kind] += len(found) - len(kept)
+    if mode == policy.MASK:
+        text, prefix = plan.texts[index], policy.prefix_of(kind)
+        for match, _ in found:
+            if match.kind == kind:
+                plan.prefixes.setdefault(text[match.start : match.end], prefix)
 
 
 def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None:
@@ -207,44 +199,12 @@ def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None
     """
     accounts = frozenset(accounts)
     for index, text in enumerate(plan.texts):
-        kept = plan.found[index]
-        scanned = plan.scanned[index]
+        kept, scanned = plan.found[index], plan.scanned[index]
         runs = scanned.twelve_digit_runs(text)
-        found = scanned.with_more("accounts", kept, (accounts, mode), _more_accounts, text, kept, runs, accounts, mode)
-        if found is kept:
-            continue
-        plan.found[index] = found
-        plan.counts["account_id"] += len(found) - len(kept)
-        if mode == policy.MASK:
-            prefix = policy.prefix_of("account_id")
-            for match, _ in found:
-                if match.kind == "account_id":
-                    plan.prefixes.setdefault(text[match.start : match.end], prefix)
-
-
-# What may stand between two account ids of one list: `, `, `", "`, a line break and indentation, "and".
-_LIST_GAP = re.compile(r"""["']?\s{0,12}(?:[,;/&|]|and|or)?\s{0,12}["']?""")
-
-
-def _more_accounts(text: str, kept: list, runs: list[tuple[int, int]], accounts: set[str], mode: str) -> list:
-    """The bare 12-digit runs of `text` that are accounts: one the request shows elsewhere, or the
-    next item of a list that starts with an account or an ARN naming one ("Accounts: 111111111111,
-    222222222222", `"AWS": ["arn:aws:iam::111111111111:root", "222222222222"]`)."""
-    if not runs:
-        return []
-    starts = [match.start for match, _ in kept]  # sorted, spans never overlap
-    ends = [  # sorted too
-        match.end for match, _ in kept if match.kind == "account_id" or _ARN_ACCOUNT.match(text, match.start, match.end)
-    ]
-    extra = []
-    for start, end in runs:
-        if _inside_a_span(kept, starts, start):
-            continue
-        before = bisect_right(ends, start) - 1
-        if text[start:end] in accounts or (before >= 0 and _LIST_GAP.fullmatch(text, ends[before], start)):
-            extra.append((Match(start, end, "account_id"), mode))
-            insort(ends, end)
-    return extra
+        found = scanned.with_more(
+            "accounts", kept, (accounts, mode), repeats.more_accounts, text, kept, runs, accounts, mode
+        )
+        _add_found(plan, index, found, "account_id", mode)
 
 
 def _masked(text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:
