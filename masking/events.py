@@ -235,7 +235,7 @@ async def _publish_batch(batch: list[tuple[dict, str, str]]) -> None:
         replies = await get_line().execute([("PUBLISH", channel, message) for _, channel, message in batch])
     except (RedisError, OSError) as exc:
         replies = [exc] * len(batch)
-    await settle(batch, replies)
+    settle(batch, replies)
 
 
 def pending() -> int:
@@ -252,12 +252,8 @@ def take_queued() -> list[tuple[dict, str, str]]:
     return box.take(build=False) if box is not None else []
 
 
-async def settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
+def settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
     """Count and observe each event's outcome: a reply that is not a number was not published."""
-    _settle(batch, replies)
-
-
-def _settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
     for (event, _, _), reply in zip(batch, replies, strict=True):
         published = isinstance(reply, int)
         if not published:
@@ -269,7 +265,7 @@ def settle_soon(batch: list[tuple[dict, str, str]], replies: list) -> None:
     """`settle()` once the proxy waits for the upstream (masking.deferred): off the path of the
     request that carried the batch."""
     if batch:
-        deferred.later(_settle, batch, replies)
+        deferred.later(settle, batch, replies)
 
 
 async def apublish_event(event: dict, stats: Mapping[str, int | float] | None = None) -> None:
