@@ -138,6 +138,9 @@ CHANNELS_REDIS_URL = f"{REDIS_BASE_URL}/{env_int('REDIS_CHANNELS_DB', REDIS_DB +
 REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0)
 REDIS_COMMAND_TIMEOUT = env_float("REDIS_COMMAND_TIMEOUT", 5.0)
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 200, minimum=1)
+# How long a masked request whose identifiers a worker remembers may rely on the last mapping-epoch
+# read instead of reading again, while Redis pushes no change (masking/tracking.py); 0: read every time.
+MAPPING_EPOCH_TRUST_SECONDS = env_float("MAPPING_EPOCH_TRUST_SECONDS", 1.0)
 
 CACHES = {
     "default": {

@@ -274,9 +274,19 @@ async def start_epoch_read() -> asyncio.Future:
     """The mapping epoch's GET, with the events earlier requests left queued, written to Redis at
     once (after connecting, if this loop's line is not connected yet): a caller that starts it early
     (the proxy, before reading and parsing the body) hides the round trip behind its own work, and
-    the read always went out after its request arrived. Pass it to one `amask_texts` call."""
+    the read always went out after its request arrived. Pass it to one `amask_texts` call.
+    When Redis has said that nothing changed since the last read (masking/tracking.py), no read goes
+    out: the future holds that read's answer."""
+    loop = asyncio.get_running_loop()
+    watch = store.epoch_watch()
+    known = watch.trusted(loop)
+    if known is not None:  # nothing changed since the last read, Redis says (masking/tracking.py)
+        read = loop.create_future()
+        read.set_result(known)
+        return read
     queued = events.take_queued()
     read = store.start_mapping_epoch_read([(channel, message) for _, channel, message in queued])
+    watch.reading(read, loop)
     if queued:
         read.add_done_callback(functools.partial(_settle_queued, queued))
     read.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it

@@ -64,6 +64,8 @@ class _Connection(asyncio.Protocol):
     One watchdog timer per connection checks the oldest call's deadline: a `call_later` per call,
     cancelled on its reply, cost ~9 µs of CPU a call under uvloop (a third of the whole)."""
 
+    push = None  # on a subscribed connection: called with each Pub/Sub message, which answers no call
+
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.reader = hiredis.Reader(replyError=ResponseError)
@@ -101,12 +103,15 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        reader, pending = self.reader, self.pending
+        reader, pending, push = self.reader, self.pending, self.push
         reader.feed(data)
         try:
             while (reply := reader.gets()) is not False:
                 if isinstance(reply, ResponseError):
                     reply = _error(reply)
+                elif push is not None and type(reply) is list and reply[0] == b"message":
+                    push(reply)
+                    continue
                 entry = pending[0]  # IndexError: a reply nobody asked for
                 replies = entry[2]
                 replies.append(reply)
@@ -160,6 +165,16 @@ class Line:
         if conn is None or conn.closed or not commands:
             return None
         return conn.send(commands)
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    async def connection(self) -> _Connection:
+        """This line's connection, opened (and authenticated) if it is not: for a caller that
+        subscribes it (masking/tracking.py) and so must not share it."""
+        conn = self._conn
+        return conn if conn is not None and not conn.closed else await self._connected()
 
     async def _connected(self) -> _Connection:
         async with self._lock:  # callers arriving while it connects wait for the same connection

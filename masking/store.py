@@ -28,7 +28,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from masking import cache, counters
+from masking import cache, counters, tracking
 from masking.connection import get_async_redis, get_redis
 from masking.models import DEFAULT_TENANT, Tenant
 from masking.redisline import get_line
@@ -273,6 +273,11 @@ async def amapping_epoch(
     return epoch, published
 
 
+def epoch_watch() -> tracking.Watch:
+    """This loop's watch of the mapping epoch and the API keys' version (masking/tracking.py)."""
+    return tracking.watch((EPOCH_KEY, AUTH_VERSION_KEY))
+
+
 def bump_auth_version() -> None:
     """Tell every proxy worker to look its remembered API clients up again (at its next masked request)."""
     try:
@@ -281,11 +286,16 @@ def bump_auth_version() -> None:
         logger.warning(
             "could not bump %s: proxies notice the change within their key cache's lifetime", AUTH_VERSION_KEY
         )
+    finally:
+        tracking.distrust()  # this process's workers at once; the others when Redis tells them
 
 
 def new_mapping_epoch(client=None) -> None:
     """Tell every worker to forget the mappings it remembers (a mapping was revoked or restored)."""
-    (client or get_redis()).set(EPOCH_KEY, secrets.token_hex(8))
+    try:
+        (client or get_redis()).set(EPOCH_KEY, secrets.token_hex(8))
+    finally:
+        tracking.distrust()  # this process's workers at once; the others when Redis tells them
 
 
 # --- lookup (one MGET) -------------------------------------------------------------------------------
