@@ -122,6 +122,12 @@ def _choose_default() -> str:
     return _default_backend
 
 
+def warm_up() -> None:
+    """Compile the built-in rules now (~1 s for Hyperscan's database), not on the first request."""
+    if (_default_backend or _choose_default()) == "hyperscan":
+        _BUILTIN.scratch()
+
+
 # Every built-in identifier contains one of these; text without any of them cannot match.
 _MAYBE = re.compile(r"[0-9:=-]|ucket|UCKET|A[A-Z]{2}A|oGZXIvYXdz|cloudfront|(?i:zone)")
 
