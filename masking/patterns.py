@@ -207,13 +207,24 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
 
 _MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,12}|REDACTED)"
 # Anywhere in a word: `recipientAccountId`, `AWS_ACCOUNT_ID`, `myaccount`.
-_ACCOUNT_LABEL = r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|requester)[ _-]?ids?)|"AWS")"""
+_ACCOUNT_LABEL = (
+    r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|requester)[ _-]?ids?)|"AWS"|"""
+    r"\bUserId|\b[Rr]egistryId)"  # a security group pair's `UserId`, ECR's `registryId`
+)
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 _SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
 _ACCESS_LOG_TIME = r"\[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:"
 _ACCESS_LOG_GATE = rf"(?:^|\n)[0-9a-f]{{64}} [a-z0-9][a-z0-9.-]+[a-z0-9] {_ACCESS_LOG_TIME}"
 _NAME_VALUE_SEP = r"""["']\s{0,3},\s{0,3}["'](?i:value)["']\s{0,3}:\s{0,3}["']"""  # `"name": "LABEL", "value": "`
+# `--output table`: `|  OwnerId            |  123456789012  |`, the cell padded to the column's width
+TABLE_SEP = r"[ \t]{1,64}\|[ \t]{1,8}"
+# `aws sts assume-role --output text`: `CREDENTIALS\t<key id>\t<expiration>\t<secret>\t<session token>`
+_CREDENTIALS_LINE = r"(?<![^\n])CREDENTIALS\t(?:AKIA|ASIA)[A-Z0-9]{16,17}\t[^\t\r\n]{1,64}\t"
+_CREDENTIALS_GATE = r"(?:^|\n)CREDENTIALS\t(?:AKIA|ASIA)[A-Z0-9]{16,17}\t[^\t\r\n]+\t"
+_SECRET_VALUE = r"(?:[A-Za-z0-9+]|\\?/){30,64}"  # noqa: S105
+# `--output text` records whose first 12-digit field is an account: a group's OwnerId, a pair's UserId
+_ACCOUNT_RECORD = r"(?:SECURITYGROUPS|USERIDGROUPPAIRS|RESERVATIONS)"
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
 _LIST_OPEN = r"(?:\[\s{0,32})?"  # a list's first item, on the next line when pretty-printed
@@ -267,7 +278,20 @@ RULES: list[Rule] = [
     ),
     _host("api_gateway_host", rf"[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
     _host("cloudfront_domain", r"d[a-z0-9]{12,14}\.cloudfront\.net\b"),
-    _host("eks_endpoint", rf"[A-F0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
+    _host("eks_endpoint", rf"[A-Z0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
+    Rule(  # the cluster's OIDC issuer: `https://oidc.eks.<region>.amazonaws.com/id/<the endpoint's id>`
+        "eks_endpoint",
+        rf"\boidc\.eks\.{REGION}\.amazonaws\.com(?:\.cn)?{SLASH}id{SLASH}(?P<v>[A-Z0-9]{{32}})\b",
+        gate=rf"\boidc\.eks\.{REGION}\.amazonaws\.com(?:\.cn)?{SLASH}id{SLASH}[A-Z0-9]{{32}}\b",
+        needles=(b"oidc.eks.",),
+    ),
+    # IAM Identity Center's access portal: `https://d-9067642ac7.awsapps.com/start` (or the org's alias)
+    Rule(
+        "aws_hostname",
+        HOST_START + r"[a-z0-9][a-z0-9-]{1,62}\.awsapps\.com\b",
+        gate=r"(?:^|[^A-Za-z0-9_.-])[a-z0-9][a-z0-9-]+\.awsapps\.com\b",
+        needles=(b".awsapps.com",),
+    ),
     Rule(
         "aws_hostname",
         rf"{HOST_START}(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
@@ -439,6 +463,34 @@ RULES: list[Rule] = [
         needles=(b"token",),
     ),
     _labelled(
+        "session_token",
+        _SESSION_LABEL,
+        r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
+        r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
+        sep=TABLE_SEP,
+        needles=(b"token",),
+    ),
+    Rule(
+        "session_token",
+        rf"{_CREDENTIALS_LINE}{_SECRET_VALUE}\t(?P<v>(?:[A-Za-z0-9+=]|\\?/){{16,8192}})",
+        gate=rf"{_CREDENTIALS_GATE}{_unbounded(_SECRET_VALUE)}\t(?:[A-Za-z0-9+=]|\\?/){{16,}}(?:\z|[^A-Za-z0-9+/=])",
+        needles=(b"credentials\t",),
+    ),
+    Rule(
+        "secret_access_key",
+        rf"{_CREDENTIALS_LINE}(?P<v>{_SECRET_VALUE})(?=[\t\r\n]|\Z)",
+        gate=rf"{_CREDENTIALS_GATE}{_unbounded(_SECRET_VALUE)}(?:\z|[\t\r\n])",
+        needles=(b"credentials\t",),
+    ),
+    _labelled(
+        "secret_access_key",
+        _SECRET_LABEL,
+        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
+        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
+        sep=TABLE_SEP,
+        needles=(b"secret",),
+    ),
+    _labelled(
         "secret_access_key",
         _SECRET_LABEL,
         r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
@@ -488,7 +540,32 @@ RULES: list[Rule] = [
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
         sep=OPT_SEP + r"\[?\s{0,12}[\"']?#?",  # a list's first item, on the next line when pretty-printed
         classify=not_before_digit_group("account_id"),
-        needles=(b"account", b"owner", b"requester", b'"aws"'),
+        needles=(b"account", b"owner", b"requester", b'"aws"', b"userid", b"registryid"),
+    ),
+    _labelled(
+        "account_id",
+        _ACCOUNT_LABEL,
+        r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
+        sep=TABLE_SEP,
+        needles=(b"account", b"owner", b"requester", b"userid", b"registryid"),
+    ),
+    Rule(  # log delivery prefixes: `AWSLogs/123456789012/...`, `AWSLogs/o-exampleorgid/123456789012/...`
+        "account_id",
+        rf"\bAWSLogs{SLASH}(?:o-[a-z0-9]{{10,32}}{SLASH})?(?P<v>[0-9]{{12}})\b",
+        gate=rf"\bAWSLogs{SLASH}(?:o-[a-z0-9]{{10,32}}{SLASH})?[0-9]{{12}}\b",
+        needles=(b"awslogs",),
+    ),
+    Rule(
+        "account_id",
+        rf"(?<![^\n]){_ACCOUNT_RECORD}\t(?:[^\t\r\n]{{1,256}}\t){{0,6}}(?P<v>[0-9]{{12}})(?=[\t\r\n]|\Z)",
+        gate=rf"(?:^|\n){_ACCOUNT_RECORD}\t(?:[^\t\r\n]+\t)*[0-9]{{12}}(?:\z|[\t\r\n])",
+        needles=(b"securitygroups\t", b"useridgrouppairs\t", b"reservations\t"),
+    ),
+    Rule(  # `aws organizations list-accounts` / `describe-account`: `{"Id": "<account>", "Arn": "arn:...:account/...`
+        "account_id",
+        r'"Id"\s{0,3}:\s{0,3}"(?P<v>[0-9]{12})"\s{0,32},\s{0,32}"Arn"\s{0,3}:\s{0,3}"arn:aws[a-z-]{0,10}:organizations::[0-9]{12}:account\b',
+        gate=r'"Id"\s*:\s*"[0-9]{12}"\s*,\s*"Arn"\s*:\s*"arn:aws[a-z-]{0,10}:organizations::[0-9]{12}:account\b',
+        needles=(b"organizations::",),
     ),
     Rule(  # VPC flow log records: `<version> <account-id> <interface-id> ...`
         "account_id",
@@ -500,7 +577,7 @@ RULES: list[Rule] = [
     # other AWS ids that only the context tells apart
     _labelled(
         "route53_zone",
-        rf"(?:\bhostedzone{SLASH}|\b(?i:hosted[ _-]?zone[ _-]?id))",
+        rf"(?:\bhostedzone{SLASH}|\b(?i:(?:canonical[ _-]?)?hosted[ _-]?zone[ _-]?(?:name[ _-]?)?id))",
         r"Z[A-Z0-9]{8,32}\b",
         sep=r"""(?:["']?\s{0,3}[:=]?\s{0,3}["']?)""",
         needles=(b"hostedzone", b"hosted"),
