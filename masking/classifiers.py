@@ -59,6 +59,16 @@ def classify_arn(data: bytes, start: int, end: int) -> str | None:
     return _ARN_KINDS.get(service, "arn")
 
 
+_PERCENT_COLON = re.compile(rb"%3[Aa]")
+_PERCENT_SLASH = re.compile(rb"%2[Ff]")
+
+
+def classify_encoded_arn(data: bytes, start: int, end: int) -> str | None:
+    """A URL-encoded ARN (`arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fdeploy`), as its decoded form is."""
+    decoded = _PERCENT_SLASH.sub(b"/", _PERCENT_COLON.sub(b":", data[start:end]))
+    return classify_arn(decoded, 0, len(decoded))
+
+
 _ARN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/:*$#%-")
 
 

@@ -24,6 +24,7 @@ from masking.classifiers import (
     classify_arn,
     classify_bucket,
     classify_distribution,
+    classify_encoded_arn,
     classify_ipv4,
     classify_ipv6,
     classify_listed_bucket,
@@ -223,8 +224,13 @@ TABLE_SEP = r"[ \t]{1,64}\|[ \t]{1,8}"
 _CREDENTIALS_LINE = r"(?<![^\n])CREDENTIALS\t(?:AKIA|ASIA)[A-Z0-9]{16,17}\t[^\t\r\n]{1,64}\t"
 _CREDENTIALS_GATE = r"(?:^|\n)CREDENTIALS\t(?:AKIA|ASIA)[A-Z0-9]{16,17}\t[^\t\r\n]+\t"
 _SECRET_VALUE = r"(?:[A-Za-z0-9+]|\\?/){30,64}"  # noqa: S105
-# `--output text` records whose first 12-digit field is an account: a group's OwnerId, a pair's UserId
-_ACCOUNT_RECORD = r"(?:SECURITYGROUPS|USERIDGROUPPAIRS|RESERVATIONS)"
+# `--output text` records whose first 12-digit field is an account: a group's, an image's, a snapshot's
+# OwnerId, a pair's UserId, an address's NetworkInterfaceOwnerId, an attachment's InstanceOwnerId
+_ACCOUNT_RECORDS = (
+    "SECURITYGROUPS", "USERIDGROUPPAIRS", "RESERVATIONS", "ADDRESSES", "NETWORKINTERFACES", "ATTACHMENT", "SNAPSHOTS",
+    "IMAGES",
+)  # fmt: skip
+_ACCOUNT_RECORD = "(?:" + "|".join(_ACCOUNT_RECORDS) + ")"
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
 _LIST_OPEN = r"(?:\[\s{0,32})?"  # a list's first item, on the next line when pretty-printed
@@ -245,6 +251,16 @@ RULES: list[Rule] = [
         classify=classify_arn,
         whole=arn_span,
         needles=(b"arn:",),
+        trim=b".,:;",
+    ),
+    Rule(  # URL-encoded, as console links carry them: `arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts`
+        "arn",
+        rf"\barn%3[Aa](?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z])%3[Aa][a-z0-9-]{{1,64}}%3[Aa][a-z0-9-]{{0,32}}"
+        rf"%3[Aa](?:[0-9]{{12}}|aws)%3[Aa][{ARN_CHARS}]{{1,2048}}",
+        gate=rf"\barn%3[Aa](?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z])%3[Aa][a-z0-9-]+%3[Aa][a-z0-9-]*"
+        rf"%3[Aa](?:[0-9]{{12}}|aws)%3[Aa][{ARN_CHARS}]+(?:\z|[^{ARN_CHARS}])",
+        classify=classify_encoded_arn,
+        needles=(b"arn%3a",),
         trim=b".,:;",
     ),
     # hostnames (whole name is the identifier)
@@ -538,7 +554,8 @@ RULES: list[Rule] = [
         "account_id",
         _ACCOUNT_LABEL,
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
-        sep=OPT_SEP + r"\[?\s{0,12}[\"']?#?",  # a list's first item, on the next line when pretty-printed
+        # a list's first item, on the next line when pretty-printed; `\"accountId\":\"…` inside a JSON string
+        sep=r"""(?:\\?["'])?\s{0,3}[:=]?\s{0,3}(?:\\?["'])?\[?\s{0,12}(?:\\?["'])?#?""",
         classify=not_before_digit_group("account_id"),
         needles=(b"account", b"owner", b"requester", b'"aws"', b"userid", b"registryid"),
     ),
@@ -557,9 +574,9 @@ RULES: list[Rule] = [
     ),
     Rule(
         "account_id",
-        rf"(?<![^\n]){_ACCOUNT_RECORD}\t(?:[^\t\r\n]{{1,256}}\t){{0,6}}(?P<v>[0-9]{{12}})(?=[\t\r\n]|\Z)",
+        rf"(?<![^\n]){_ACCOUNT_RECORD}\t(?:[^\t\r\n]{{1,256}}\t){{0,16}}(?P<v>[0-9]{{12}})(?=[\t\r\n]|\Z)",
         gate=rf"(?:^|\n){_ACCOUNT_RECORD}\t(?:[^\t\r\n]+\t)*[0-9]{{12}}(?:\z|[\t\r\n])",
-        needles=(b"securitygroups\t", b"useridgrouppairs\t", b"reservations\t"),
+        needles=tuple(f"{record.lower()}\t".encode() for record in _ACCOUNT_RECORDS),
     ),
     Rule(  # `aws organizations list-accounts` / `describe-account`: `{"Id": "<account>", "Arn": "arn:...:account/...`
         "account_id",

@@ -167,3 +167,69 @@ def test_both_backends_agree_on_generated_cli_records():
     for _ in range(600):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 16)))
         assert engine.scan(text, backend="hyperscan") == engine.scan(text, backend="python"), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"ADDRESSES\teipalloc-0a1b2c3d4e5f60789\teipassoc-0b1c2d3e4f5a60789\tvpc\teni-0e1f2a3b4c5d60789\t{ACCOUNT}\t10.0.0.5",
+        "NETWORKINTERFACES\tus-east-1a\tPrimary network interface\tinterface\t0a:1b:2c:3d:4e:5f\t"
+        f"eni-0f1a2b3c4d5e60789\t{ACCOUNT}",
+        f"ATTACHMENT\t2024-03-05T10:00:00+00:00\teni-attach-0c2d3e4f5a6b70789\tTrue\t0\t0\tattached\ti-0d1e2f3a4b5c60789\t{ACCOUNT}",
+        f"SNAPSHOTS\tCreated by CreateImage\tFalse\t{ACCOUNT}\t100%\tsnap-0e2f3a4b5c6d70789",
+        f"IMAGES\tx86_64\t2024-03-05T10:00:00.000Z\tTrue\txen\tami-0a3b4c5d6e7f80789\t{ACCOUNT}/web\tmachine\tweb\t{ACCOUNT}\r\n",
+    ],
+)
+def test_it_masks_the_owner_column_of_more_text_records(backend, text):
+    assert [value for value, kind in found(text, backend) if kind == "account_id"] == [ACCOUNT]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'"CloudTrailEvent": "{\"recipientAccountId\":\"123456789012\"}"',
+        r'"{\"accountId\": \"123456789012\", \"eventName\": \"RunInstances\"}"',
+    ],
+)
+def test_it_masks_an_account_after_a_label_escaped_inside_a_json_string(backend, text):
+    assert found(text, backend) == [(ACCOUNT, "account_id")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        (
+            "https://us-east-1.console.aws.amazon.com/sns/v3/home#/topic/arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts",
+            "arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts",
+            "sns_arn",
+        ),
+        (
+            "iam/home#/roles/details/deploy?arn=arn%3aaws%3aiam%3a%3a123456789012%3arole%2fdeploy&section=x",
+            "arn%3aaws%3aiam%3a%3a123456789012%3arole%2fdeploy",
+            "iam_role_arn",
+        ),
+        ("see arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Afn.", None, "lambda_arn"),
+    ],
+)
+def test_it_masks_a_url_encoded_arn_whole_as_its_decoded_kind(backend, text, value, kind):
+    value = value or "arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Afn"
+    assert found(text, backend) == [(value, kind)]
+
+
+def test_a_url_encoded_aws_managed_arn_is_left_alone_whole(backend):
+    text = "policies?arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FAdministratorAccess 10.0.0.1"
+    assert found(text, backend) == [("10.0.0.1", "ipv4_private")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "arn%3Aaws%3Asns%3Aus-east-1%3A%3Aalerts",  # no account
+        "arn%3Aaws%3Asns%3Aus-east-1%3A12345%3Aalerts",
+        r'"{\"eventName\":\"123456789012\"}"',
+        "IMAGES\tx86_64\t1234567890123\tweb",
+        "INSTANCES\t0\tx86_64\t123456789012",  # a record whose columns are not known to hold an owner
+    ],
+)
+def test_what_only_looks_like_an_encoded_arn_or_an_owner_column_is_left_alone(backend, text):
+    assert found(text, backend) == []
