@@ -43,6 +43,8 @@ REQUEST_ID_HEADER = "x-gateway-request-id"
 AUTH_CACHE_SECONDS = 10
 # key hash -> (until, client, cache.api_keys generation it was looked up in)
 _known_clients: dict[str, tuple[float, ApiClient, int]] = {}
+# (loop, key hash, generation) -> the lookup in flight (`_client_for`)
+_lookups: dict[tuple, asyncio.Task] = {}
 
 
 class Unauthenticated(Exception):
@@ -380,11 +382,22 @@ async def _client_for(key: str) -> ApiClient | None:
     with every masked request's epoch: a deactivated key is refused before anything is forwarded),
     and after AUTH_CACHE_SECONDS in any case."""
     digest = hash_api_key(key)
-    now = time.monotonic()
     cached = _known_clients.get(digest)
-    if cached and cached[0] > now and cached[2] == cache.api_keys.number:
+    if cached and cached[0] > time.monotonic() and cached[2] == cache.api_keys.number:
         return cached[1]
-    generation = cache.api_keys.number
+    # One lookup per key at a time: when the entry expires under load, every request in flight
+    # would otherwise queue its own query on the one ORM thread (50 at concurrency 50).
+    loop, generation = asyncio.get_running_loop(), cache.api_keys.number
+    flight = (loop, digest, generation)
+    lookup = _lookups.get(flight)
+    if lookup is None:
+        lookup = _lookups[flight] = loop.create_task(_look_up(key, digest, generation))
+        lookup.add_done_callback(lambda _: _lookups.pop(flight, None))
+    return await asyncio.shield(lookup)  # a waiter that leaves does not cancel the others' lookup
+
+
+async def _look_up(key: str, digest: str, generation: int) -> ApiClient | None:
+    now = time.monotonic()
     client = await sync_to_async(_authenticate_fresh)(key)
     if client is not None:
         if len(_known_clients) >= 10_000:

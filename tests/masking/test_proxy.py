@@ -268,6 +268,34 @@ def test_a_revoked_key_is_refused_at_its_next_request_and_nothing_is_forwarded(g
     assert len(upstream.received) == 2
 
 
+def test_requests_that_find_their_key_expired_together_share_one_lookup(gateway, upstream, api_key, monkeypatch):
+    lookups = []
+    look_up = proxy._authenticate_fresh
+
+    def counting(key):
+        lookups.append(key)
+        time.sleep(0.05)  # a query that takes a moment: the others arrive meanwhile
+        return look_up(key)
+
+    monkeypatch.setattr(proxy, "_authenticate_fresh", counting)
+
+    async def together():
+        from config.asgi import application
+
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await client.post("/v1/messages", json=message("hello"), headers=headers(api_key))
+            lookups.clear()
+            proxy._known_clients.clear()  # the key's entry expired
+            posts = [client.post("/v1/messages", json=message("hello"), headers=headers(api_key)) for _ in range(10)]
+            return await asyncio.gather(*posts)
+
+    responses = asyncio.run(together())
+
+    assert [r.status_code for r in responses] == [200] * 10
+    assert len(lookups) == 1
+
+
 @pytest.mark.parametrize(
     ("client_headers", "expected"),
     [
