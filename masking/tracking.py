@@ -60,6 +60,7 @@ class Watch:
         self.conn = None  # the subscribed redisline connection, once tracking is on
         self.starting: asyncio.Task | None = None
         self.retry_at = 0.0
+        self.failed = False  # the last start failed (logged once)
         self.generation = 0  # bumped by every pushed change and every new subscription
         self.known: list | None = None  # the last trusted read's replies (epoch, keys version)
         self.known_generation: tuple = ()
@@ -148,12 +149,13 @@ class Watch:
     def _started(self, task: asyncio.Task) -> None:
         self.starting = None
         if task.cancelled() or task.exception() is not None:
-            if not task.cancelled():
+            if not task.cancelled() and not self.failed:  # logged once: it is retried every RETRY_SECONDS
                 reason = type(task.exception()).__name__
                 logger.info("no invalidation watch (%s): every masked request reads Redis", reason)
+            self.failed = True
             self.retry_at = asyncio.get_running_loop().time() + RETRY_SECONDS
             return
-        self.conn = task.result()
+        self.conn, self.failed = task.result(), False
         sock = self.conn.transport.get_extra_info("socket")
         self.fd, self.family = sock.fileno(), sock.family
         self.generation += 1  # reads started before the subscription may have missed a change
