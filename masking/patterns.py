@@ -108,6 +108,7 @@ _KIND_LIST = [
     ("ec2_resource", "EC2_RES"),
     ("rds_resource_id", "RDS_RES"),
     ("organization_id", "ORG"),
+    ("cognito_user_pool", "COGNITO_POOL"),
     # ARNs
     ("iam_role_arn", "IAM_ROLE"),
     ("iam_user_arn", "IAM_USER"),
@@ -292,7 +293,7 @@ RULES: list[Rule] = [
         needles=(b"elb.",),
         run=HOST_RUN,
     ),
-    _host("api_gateway_host", rf"[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
+    _host("api_gateway_host", rf"(?:d-)?[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
     _host("cloudfront_domain", r"d[a-z0-9]{12,14}\.cloudfront\.net\b"),
     _host("eks_endpoint", rf"[A-Z0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
     Rule(  # the cluster's OIDC issuer: `https://oidc.eks.<region>.amazonaws.com/id/<the endpoint's id>`
@@ -300,6 +301,21 @@ RULES: list[Rule] = [
         rf"\boidc\.eks\.{REGION}\.amazonaws\.com(?:\.cn)?{SLASH}id{SLASH}(?P<v>[A-Z0-9]{{32}})\b",
         gate=rf"\boidc\.eks\.{REGION}\.amazonaws\.com(?:\.cn)?{SLASH}id{SLASH}[A-Z0-9]{{32}}\b",
         needles=(b"oidc.eks.",),
+    ),
+    Rule(  # interface endpoints: `vpce-<id>-<8>[-<zone>].<service>.<region>.vpce.amazonaws.com`, `*.` too
+        "aws_hostname",
+        rf"{HOST_START}(?:\*\.)?vpce-{HEX_ID}-[a-z0-9]{{8}}(?:-{REGION}[a-z])?\.[a-z0-9-]{{1,40}}\.{REGION}\.vpce\.amazonaws\.com\b",
+        gate=rf"(?:^|[^A-Za-z0-9_.-])(?:\*\.)?vpce-{HEX_ID}-[a-z0-9]{{8}}(?:-{REGION}[a-z])?\.[a-z0-9-]+\.{REGION}"
+        r"\.vpce\.amazonaws\.com\b",
+        needles=(b".vpce.amazonaws.com",),
+    ),
+    _host("aws_hostname", rf"[a-z0-9]{{14}}(?:-ats)?\.iot\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
+    _host("aws_hostname", r"a[0-9a-f]{16}\.awsglobalaccelerator\.com\b"),
+    Rule(  # Cognito's hosted UI: `<domain prefix>.auth.<region>.amazoncognito.com`
+        "aws_hostname",
+        rf"{HOST_START}[a-z0-9][a-z0-9-]{{0,62}}\.auth\.{REGION}\.amazoncognito\.com\b",
+        gate=rf"(?:^|[^A-Za-z0-9_.-])[a-z0-9][a-z0-9-]*\.auth\.{REGION}\.amazoncognito\.com\b",
+        needles=(b".amazoncognito.com",),
     ),
     # IAM Identity Center's access portal: `https://d-9067642ac7.awsapps.com/start` (or the org's alias)
     Rule(
@@ -594,7 +610,7 @@ RULES: list[Rule] = [
     # other AWS ids that only the context tells apart
     _labelled(
         "route53_zone",
-        rf"(?:\bhostedzone{SLASH}|\b(?i:(?:canonical[ _-]?)?hosted[ _-]?zone[ _-]?(?:name[ _-]?)?id))",
+        rf"(?:\bhostedzone{SLASH}|(?i:hosted[ _-]?zone[ _-]?(?:name[ _-]?)?id))",  # in a word: `regionalHostedZoneId`
         r"Z[A-Z0-9]{8,32}\b",
         sep=r"""(?:["']?\s{0,3}[:=]?\s{0,3}["']?)""",
         needles=(b"hostedzone", b"hosted"),
@@ -644,7 +660,7 @@ RULES: list[Rule] = [
     _ids("dhcp_options", "dopt"),
     _ids("eip_allocation", "eipalloc"),
     _ids("eip_association", "eipassoc"),
-    _ids("efs_filesystem", "fs|fsap"),
+    _ids("efs_filesystem", "fs|fsap|fsmt"),
     _ids("vpn_connection", "vpn"),
     _ids("vpn_gateway", "vgw"),
     _ids("customer_gateway", "cgw"),
@@ -655,11 +671,19 @@ RULES: list[Rule] = [
     _ids("ec2_resource", "r|sgr|tgw-rtb|lgw|ipam|ipam-pool|ipam-scope|vpce-svc|h", legacy=False),
     _ids("ec2_resource", "eni-attach"),
     _ids("ec2_resource", "pl|fl|sir"),
-    _ids("ec2_resource", "mi|eice", legacy=False),
+    _ids("ec2_resource", "mi|eice|s", legacy=False),  # `s-`: a Transfer Family server
     Rule("rds_resource_id", r"\b(?:db|cluster)-[A-Z0-9]{26}\b"),
     # AWS Organizations: an organization (`o-` + 10-32) and an organizational unit (`ou-<root>-<8-32>`)
     Rule("organization_id", r"\bo-[a-z0-9]{10,32}\b"),
     Rule("organization_id", r"\bou-[a-z0-9]{4,32}-[a-z0-9]{8,32}\b"),
+    # Cognito user pools: `<region>_<9 letters and digits>`, a capital among them (`us-west-2_aBcDeFgHi`),
+    # so `us-east-1_snapshots` stays a name
+    Rule(
+        "cognito_user_pool",
+        rf"\b{REGION}_(?=[a-z0-9]{{0,8}}[A-Z])[A-Za-z0-9]{{9}}\b",
+        gate=rf"\b{REGION}_[A-Za-z0-9]{{9}}\b",
+        needles=(b"_",),
+    ),
     # addresses
     Rule(
         "ipv4_public",

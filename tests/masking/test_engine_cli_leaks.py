@@ -233,3 +233,64 @@ def test_a_url_encoded_aws_managed_arn_is_left_alone_whole(backend):
 )
 def test_what_only_looks_like_an_encoded_arn_or_an_owner_column_is_left_alone(backend, text):
     assert found(text, backend) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        (
+            '"vpce-0a1b2c3d4e5f67890-k3xmpl4f.s3.us-west-2.vpce.amazonaws.com"',
+            "vpce-0a1b2c3d4e5f67890-k3xmpl4f.s3.us-west-2.vpce.amazonaws.com",
+            "aws_hostname",
+        ),
+        (
+            '"*.vpce-0a1b2c3d4e5f67890-k3xmpl4f.s3.us-west-2.vpce.amazonaws.com"',
+            "*.vpce-0a1b2c3d4e5f67890-k3xmpl4f.s3.us-west-2.vpce.amazonaws.com",
+            "aws_hostname",
+        ),
+        (
+            "vpce-0a1b2c3d4e5f67890-k3xmpl4f-us-west-2b.execute-api.us-west-2.vpce.amazonaws.com",
+            "vpce-0a1b2c3d4e5f67890-k3xmpl4f-us-west-2b.execute-api.us-west-2.vpce.amazonaws.com",
+            "aws_hostname",
+        ),
+        (
+            '"regionalDomainName": "d-abcde12345.execute-api.us-west-2.amazonaws.com"',
+            "d-abcde12345.execute-api.us-west-2.amazonaws.com",
+            "api_gateway_host",
+        ),
+        ('"regionalHostedZoneId": "Z2OJLYMUO9EFXC"', "Z2OJLYMUO9EFXC", "route53_zone"),
+        (
+            "a3k7odshaiipe8-ats.iot.us-west-2.amazonaws.com",
+            "a3k7odshaiipe8-ats.iot.us-west-2.amazonaws.com",
+            "aws_hostname",
+        ),
+        ("a1234567890abcdef.awsglobalaccelerator.com", "a1234567890abcdef.awsglobalaccelerator.com", "aws_hostname"),
+        (
+            "https://acme-auth.auth.us-west-2.amazoncognito.com/login",
+            "acme-auth.auth.us-west-2.amazoncognito.com",
+            "aws_hostname",
+        ),
+        ("--user-pool-id us-west-2_aBcDeFgHi", "us-west-2_aBcDeFgHi", "cognito_user_pool"),
+        ('"ServerId": "s-01234567890abcdef"', "s-01234567890abcdef", "ec2_resource"),
+        ('"MountTargetId": "fsmt-0a1b2c3d4e5f67890"', "fsmt-0a1b2c3d4e5f67890", "efs_filesystem"),
+    ],
+)
+def test_it_masks_endpoint_hostnames_and_ids_of_more_services(backend, text, value, kind):
+    assert found(text, backend) == [(value, kind)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "iot.us-west-2.amazonaws.com",  # the service's own endpoint
+        "s3.us-west-2.vpce.amazonaws.com",
+        "cognito-idp.us-west-2.amazonaws.com",
+        "us-east-1_snapshots",  # a name, not a pool: no capital letter
+        "backup-us-east-1_2024",
+        "s-123",
+        "globalaccelerator.amazonaws.com",
+        "execute-api.us-west-2.amazonaws.com",
+    ],
+)
+def test_service_endpoints_and_names_shaped_like_the_new_ids_are_left_alone(backend, text):
+    assert found(text, backend) == []
