@@ -69,7 +69,7 @@ def classify_encoded_arn(data: bytes, start: int, end: int) -> str | None:
     return classify_arn(decoded, 0, len(decoded))
 
 
-_ARN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/:*$#%-")
+_ARN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/:*$#%!-")
 
 
 def arn_span(data: bytes, start: int, end: int) -> tuple[int, int] | None:

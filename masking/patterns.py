@@ -175,7 +175,7 @@ SLASH = r"(?:/|\\/)"  # JSON may escape slashes
 SEP = r"""["']?\s{0,3}[:=]\s{0,3}["']?"""  # label then value: `"Key": "v"`, `key = v`, `KEY=v`
 OPT_SEP = r"""["']?\s{0,3}[:=]?\s{0,3}["']?"""  # the same, or prose: `account 123456789012`
 ARN_HEAD = r"arn:(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):[a-z0-9-]{1,64}:[a-z0-9-]{0,32}:(?:[0-9]{12}|aws)?:"
-ARN_CHARS = r"A-Za-z0-9+=,.@_/:*$#%-"
+ARN_CHARS = r"A-Za-z0-9+=,.@_/:*$#%!-"  # `!`: RDS-managed secrets, `secret:rds!db-<uuid>-AbCdEf`
 LABEL_END = r"(?:\z|[^A-Za-z0-9_.-]|\.(?:\z|[^a-z0-9]))"  # gate terminator after a bucket-like value
 
 
@@ -210,7 +210,7 @@ def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str 
 _MASKED_SHAPE = r"AWS(?:\\{0,2}_[A-Z0-9]{1,24}){1,5}\\{0,2}_(?:[0-9]{3,12}|REDACTED)"
 # Anywhere in a word: `recipientAccountId`, `AWS_ACCOUNT_ID`, `myaccount`.
 _ACCOUNT_LABEL = (
-    r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|requester)[ _-]?ids?)|"AWS"|"""
+    r"""(?:(?i:accounts?(?:[ _-]?(?:ids?|numbers?|nos?))?|(?:owner|requester)[ _-]?ids?|domain[ _-]?owner)|"AWS"|"""
     r"\bUserId|\b[Rr]egistryId)"  # a security group pair's `UserId`, ECR's `registryId`
 )
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
@@ -252,7 +252,7 @@ RULES: list[Rule] = [
         classify=classify_arn,
         whole=arn_span,
         needles=(b"arn:",),
-        trim=b".,:;",
+        trim=b".,:;!",
     ),
     Rule(  # URL-encoded, as console links carry them: `arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts`
         "arn",
@@ -262,7 +262,7 @@ RULES: list[Rule] = [
         rf"%3[Aa](?:[0-9]{{12}}|aws)%3[Aa][{ARN_CHARS}]+(?:\z|[^{ARN_CHARS}])",
         classify=classify_encoded_arn,
         needles=(b"arn%3a",),
-        trim=b".,:;",
+        trim=b".,:;!",
     ),
     # hostnames (whole name is the identifier)
     Rule(
@@ -287,7 +287,7 @@ RULES: list[Rule] = [
     ),
     Rule(
         "elb_dns",
-        rf"{HOST_START}(?:dualstack\.)?[a-z0-9][a-z0-9-]{{0,80}}\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com(?:\.cn)?\b",
+        rf"{HOST_START}(?:dualstack\.)?[A-Za-z0-9][A-Za-z0-9-]{{0,80}}\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com(?:\.cn)?\b",
         gate=rf"\.(?:{REGION}\.elb|elb\.{REGION})\.amazonaws\.com",
         lookback=200,
         needles=(b"elb.",),
@@ -328,11 +328,20 @@ RULES: list[Rule] = [
         "aws_hostname",
         rf"{HOST_START}(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
-        rf"|{REGION}\.elasticbeanstalk\.com)\b",
+        rf"|{REGION}\.elasticbeanstalk\.com|d\.codeartifact\.{REGION}\.amazonaws\.com|notebook\.{REGION}\.sagemaker\.aws"
+        rf"|{REGION}\.awsapprunner\.com|amplifyapp\.com)\b",
         gate=rf"\.(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
-        rf"|{REGION}\.elasticbeanstalk\.com)",
-        needles=(b".amazonaws.com", b".on.aws", b".elasticbeanstalk.com"),
+        rf"|{REGION}\.elasticbeanstalk\.com|d\.codeartifact\.{REGION}\.amazonaws\.com|notebook\.{REGION}\.sagemaker\.aws"
+        rf"|{REGION}\.awsapprunner\.com|amplifyapp\.com)",
+        needles=(
+            b".amazonaws.com",
+            b".on.aws",
+            b".elasticbeanstalk.com",
+            b".sagemaker.aws",
+            b".awsapprunner.com",
+            b".amplifyapp.com",
+        ),
         lookback=400,
         run=HOST_RUN,
     ),
@@ -573,14 +582,14 @@ RULES: list[Rule] = [
         # a list's first item, on the next line when pretty-printed; `\"accountId\":\"…` inside a JSON string
         sep=r"""(?:\\?["'])?\s{0,3}[:=]?\s{0,3}(?:\\?["'])?\[?\s{0,12}(?:\\?["'])?#?""",
         classify=not_before_digit_group("account_id"),
-        needles=(b"account", b"owner", b"requester", b'"aws"', b"userid", b"registryid"),
+        needles=(b"account", b"owner", b"requester", b'"aws"', b"userid", b"registryid", b"domain"),
     ),
     _labelled(
         "account_id",
         _ACCOUNT_LABEL,
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
         sep=TABLE_SEP,
-        needles=(b"account", b"owner", b"requester", b"userid", b"registryid"),
+        needles=(b"account", b"owner", b"requester", b"userid", b"registryid", b"domain"),
     ),
     Rule(  # log delivery prefixes: `AWSLogs/123456789012/...`, `AWSLogs/o-exampleorgid/123456789012/...`
         "account_id",

@@ -294,3 +294,48 @@ def test_it_masks_endpoint_hostnames_and_ids_of_more_services(backend, text, val
 )
 def test_service_endpoints_and_names_shaped_like_the_new_ids_are_left_alone(backend, text):
     assert found(text, backend) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        (
+            "https://acme-112233445566.d.codeartifact.us-east-1.amazonaws.com/pypi/store/",
+            "acme-112233445566.d.codeartifact.us-east-1.amazonaws.com",
+            "aws_hostname",
+        ),
+        (
+            '"ServiceUrl": "bxnmbp7bvj.us-east-1.awsapprunner.com"',
+            "bxnmbp7bvj.us-east-1.awsapprunner.com",
+            "aws_hostname",
+        ),
+        ("https://main.d1a2b3c4d5e6f7.amplifyapp.com/", "main.d1a2b3c4d5e6f7.amplifyapp.com", "aws_hostname"),
+        (
+            "research-x9y8.notebook.us-east-1.sagemaker.aws",
+            "research-x9y8.notebook.us-east-1.sagemaker.aws",
+            "aws_hostname",
+        ),
+        (
+            '"EndpointURL": "awseb-e-a-AWSEBLoa-1A2B3C4D5E6F7-123456789.us-east-1.elb.amazonaws.com"',
+            "awseb-e-a-AWSEBLoa-1A2B3C4D5E6F7-123456789.us-east-1.elb.amazonaws.com",
+            "elb_dns",
+        ),
+        (
+            '"arn:aws:secretsmanager:us-east-1:112233445566:secret:rds!db-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d-AbCdEf"',
+            "arn:aws:secretsmanager:us-east-1:112233445566:secret:rds!db-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d-AbCdEf",
+            "secret_arn",
+        ),
+        ("--domain-owner 112233445566", "112233445566", "account_id"),
+        ("The role is arn:aws:iam::112233445566:role/admin!", "arn:aws:iam::112233445566:role/admin", "iam_role_arn"),
+    ],
+)
+def test_it_masks_hostnames_of_more_services_and_arns_with_a_bang(backend, text, value, kind):
+    assert found(text, backend) == [(value, kind)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["codeartifact.us-east-1.amazonaws.com", "docs.aws.amazon.com/amplify", "sagemaker.us-east-1.amazonaws.com", "Hi!"],
+)
+def test_the_services_own_endpoints_are_left_alone(backend, text):
+    assert found(text, backend) == []

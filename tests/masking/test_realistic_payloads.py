@@ -14,6 +14,28 @@ pytestmark = pytest.mark.django_db
 PAYLOADS = Path(__file__).parent / "payloads"
 
 NEVER_SEEN = {
+    # The credential report's ARNs take the rest of their CSV row with them (`,` is an ARN character):
+    # over-masked, not leaked.
+    "more_services.txt": [
+        "112233445566",
+        "acme-112233445566.d.codeartifact.us-east-1.amazonaws.com",
+        "b-1.orders.x1y2z3.c2.kafka.us-east-1.amazonaws.com",
+        "search-logs-abcdefgh1234567890ijklmnop.us-east-1.es.amazonaws.com",
+        "bxnmbp7bvj.us-east-1.awsapprunner.com",
+        "d1a2b3c4d5e6f7.amplifyapp.com",
+        "research-x9y8.notebook.us-east-1.sagemaker.aws",
+        "eni-0a9b8c7d6e5f43210",
+        "10.30.1.5",
+        "main.c1d2e3f4g5h6.us-east-1.rds.amazonaws.com",
+        "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+        "db-ABCDEFGHIJKLMNOPQRSTUVWXY1",
+        "sg-0a9b8c7d6e5f4a3b2",
+        "rds!db-0a1b2c3d",
+        "acme-cloudtrail-logs",
+        "998877665544",
+        "web-prod.eba-x7y8z9ab.us-east-1.elasticbeanstalk.com",
+        "awseb-e-a-AWSEBLoa-1A2B3C4D5E6F7-123456789.us-east-1.elb.amazonaws.com",
+    ],
     "hostnames_and_config.txt": [
         "135791357913",
         "acme-corp.awsapps.com",
