@@ -192,8 +192,8 @@ HOST_RUN = bytes(c for c in range(256) if re.fullmatch(rb"[A-Za-z0-9_.-]", bytes
 BUCKET_RUN = b"abcdefghijklmnopqrstuvwxyz0123456789.-"
 
 
-def _host(kind: str, body: str) -> Rule:
-    return Rule(kind, HOST_START + body, gate=rf"(?:^|[^A-Za-z0-9_.-]){body}")
+def _host(kind: str, body: str, **options) -> Rule:
+    return Rule(kind, HOST_START + body, gate=rf"(?:^|[^A-Za-z0-9_.-]){body}", **options)
 
 
 def _ids(kind: str, prefixes: str, legacy: bool = True) -> Rule:
@@ -293,9 +293,17 @@ RULES: list[Rule] = [
         needles=(b"elb.",),
         run=HOST_RUN,
     ),
-    _host("api_gateway_host", rf"(?:d-)?[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
+    _host(
+        "api_gateway_host",
+        rf"(?:d-)?[a-z0-9]{{10}}\.execute-api\.{REGION}\.amazonaws\.com(?:\.cn)?\b",
+        needles=(b".execute-api.",),
+    ),
     _host("cloudfront_domain", r"d[a-z0-9]{12,14}\.cloudfront\.net\b"),
-    _host("eks_endpoint", rf"[A-Z0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b"),
+    _host(
+        "eks_endpoint",
+        rf"[A-Z0-9]{{32}}\.[a-z]{{2}}[0-9]\.{REGION}\.eks\.amazonaws\.com(?:\.cn)?\b",
+        needles=(b".eks.",),
+    ),
     Rule(  # the cluster's OIDC issuer: `https://oidc.eks.<region>.amazonaws.com/id/<the endpoint's id>`
         "eks_endpoint",
         rf"\boidc\.eks\.{REGION}\.amazonaws\.com(?:\.cn)?{SLASH}id{SLASH}(?P<v>[A-Z0-9]{{32}})\b",
@@ -309,8 +317,8 @@ RULES: list[Rule] = [
         r"\.vpce\.amazonaws\.com\b",
         needles=(b".vpce.amazonaws.com",),
     ),
-    _host("aws_hostname", rf"[a-z0-9]{{14}}(?:-ats)?\.iot\.{REGION}\.amazonaws\.com(?:\.cn)?\b"),
-    _host("aws_hostname", r"a[0-9a-f]{16}\.awsglobalaccelerator\.com\b"),
+    _host("aws_hostname", rf"[a-z0-9]{{14}}(?:-ats)?\.iot\.{REGION}\.amazonaws\.com(?:\.cn)?\b", needles=(b".iot.",)),
+    _host("aws_hostname", r"a[0-9a-f]{16}\.awsglobalaccelerator\.com\b", needles=(b".awsglobalaccelerator.com",)),
     Rule(  # Cognito's hosted UI: `<domain prefix>.auth.<region>.amazoncognito.com`
         "aws_hostname",
         rf"{HOST_START}[a-z0-9][a-z0-9-]{{0,62}}\.auth\.{REGION}\.amazoncognito\.com\b",
@@ -493,6 +501,7 @@ RULES: list[Rule] = [
         _SESSION_LABEL,
         r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
         r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
+        sep=rf"(?:{TABLE_SEP}|{SEP})",  # `--output table`: `|  SessionToken  |  …  |`
         needles=(b"token",),
     ),
     _labelled(
@@ -501,14 +510,6 @@ RULES: list[Rule] = [
         r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
         r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
         sep=_NAME_VALUE_SEP,
-        needles=(b"token",),
-    ),
-    _labelled(
-        "session_token",
-        _SESSION_LABEL,
-        r"(?:[A-Za-z0-9+=%]|\\?/){16,8192}",
-        r"(?:[A-Za-z0-9+=%]|\\?/){16,}(?:\z|[^A-Za-z0-9+/=%])",
-        sep=TABLE_SEP,
         needles=(b"token",),
     ),
     Rule(
@@ -528,14 +529,7 @@ RULES: list[Rule] = [
         _SECRET_LABEL,
         r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
         r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
-        sep=TABLE_SEP,
-        needles=(b"secret",),
-    ),
-    _labelled(
-        "secret_access_key",
-        _SECRET_LABEL,
-        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
-        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
+        sep=rf"(?:{TABLE_SEP}|{SEP})",  # `--output table`: `|  SecretAccessKey  |  …  |`
         needles=(b"secret",),
     ),
     _labelled(  # ECS task definitions, CloudFormation: `{"name": "AWS_SECRET_ACCESS_KEY", "value": "..."}`
@@ -580,16 +574,10 @@ RULES: list[Rule] = [
         _ACCOUNT_LABEL,
         r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
         # a list's first item, on the next line when pretty-printed; `\"accountId\":\"…` inside a JSON string
-        sep=r"""(?:\\?["'])?\s{0,3}[:=]?\s{0,3}(?:\\?["'])?\[?\s{0,12}(?:\\?["'])?#?""",
+        # and `--output table`'s `|  OwnerId  |  123456789012  |`
+        sep=rf"""(?:{TABLE_SEP}|(?:\\?["'])?\s{{0,3}}[:=]?\s{{0,3}}(?:\\?["'])?\[?\s{{0,12}}(?:\\?["'])?#?)""",
         classify=not_before_digit_group("account_id"),
         needles=(b"account", b"owner", b"requester", b'"aws"', b"userid", b"registryid", b"domain"),
-    ),
-    _labelled(
-        "account_id",
-        _ACCOUNT_LABEL,
-        r"(?:[0-9]{12}|[0-9]{4}-[0-9]{4}-[0-9]{4})\b",
-        sep=TABLE_SEP,
-        needles=(b"account", b"owner", b"requester", b"userid", b"registryid", b"domain"),
     ),
     Rule(  # log delivery prefixes: `AWSLogs/123456789012/...`, `AWSLogs/o-exampleorgid/123456789012/...`
         "account_id",
