@@ -215,7 +215,9 @@ _ACCOUNT_LABEL = (
 )
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
-_SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)"
+# STS session tokens; ECR's docker credentials, `QVdTO[g-v]` (base64 `AWS:`, get-authorization-token) and
+# `eyJwYXlsb2FkIjoi` (base64 `{"payload":"`, get-login-password): bearer credentials, redacted alike
+_SESSION_PREFIX = r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz|QVdTO[g-v]|eyJwYXlsb2FkIjoi)"
 _ACCESS_LOG_TIME = r"\[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:"
 _ACCESS_LOG_GATE = rf"(?:^|\n)[0-9a-f]{{64}} [a-z0-9][a-z0-9.-]+[a-z0-9] {_ACCESS_LOG_TIME}"
 _NAME_VALUE_SEP = r"""["']\s{0,3},\s{0,3}["'](?i:value)["']\s{0,3}:\s{0,3}["']"""  # `"name": "LABEL", "value": "`
@@ -492,9 +494,22 @@ RULES: list[Rule] = [
     # credentials
     Rule(
         "session_token",
-        rf"(?<![A-Za-z0-9+/])(?P<v>{_SESSION_PREFIX}(?:[A-Za-z0-9+=]|\\?/){{20,8192}})",
-        gate=rf"{_SESSION_PREFIX}(?:[A-Za-z0-9+=]|\\?/){{20,}}(?:\z|[^A-Za-z0-9+/=])",
-        needles=(b"iqojb3jpz2lu", b"fwogzxivyxdz", b"fqogzxivyxdz"),
+        rf"(?<![A-Za-z0-9+/])(?P<v>{_SESSION_PREFIX}(?:[A-Za-z0-9+=%]|\\?/){{20,8192}})",  # `%2F`: URL-encoded
+        gate=rf"{_SESSION_PREFIX}(?:[A-Za-z0-9+=%]|\\?/){{20,}}(?:\z|[^A-Za-z0-9+/=%])",
+        needles=(b"iqojb3jpz2lu", b"fwogzxivyxdz", b"fqogzxivyxdz", b"qvdto", b"eyjwyxlsb2fkijoi"),
+    ),
+    Rule(  # `aws eks get-token`, a kubeconfig's `token:`: a presigned STS request, good for 15 minutes
+        "session_token",
+        r"(?<![A-Za-z0-9_.-])(?P<v>k8s-aws-v1\.[A-Za-z0-9_-]{40,8192})",
+        gate=r"k8s-aws-v1\.[A-Za-z0-9_-]{40,}(?:\z|[^A-Za-z0-9_-])",
+        needles=(b"k8s-aws-v1.",),
+    ),
+    Rule(  # `aws codeartifact get-authorization-token`: `eyJ2ZXIiOjEsImlzdSI6…` (base64 `{"ver":1,"isu":`)
+        "session_token",
+        r"(?<![A-Za-z0-9_.-])(?P<v>eyJ2ZXIiOjEsImlzdSI6[A-Za-z0-9_.-]{20,8192})",
+        gate=r"eyJ2ZXIiOjEsImlzdSI6[A-Za-z0-9_.-]{20,}(?:\z|[^A-Za-z0-9_.-])",
+        needles=(b"eyj2zxiiojesimlzdsi6",),
+        trim=b".",
     ),
     _labelled(
         "session_token",

@@ -339,3 +339,46 @@ def test_it_masks_hostnames_of_more_services_and_arns_with_a_bang(backend, text,
 )
 def test_the_services_own_endpoints_are_left_alone(backend, text):
     assert found(text, backend) == []
+
+
+ECR_TOKEN = (  # noqa: S105
+    "QVdTOmV5SndZWGxzYjJGa0lqb2lNVEl6TkRVMk56ZzVNR0ZpWTJSbFpqRXlN"
+    "elExTmpjNE9UQmhZbU5rWldZeE1qTTBOVFkzT0Rrd1lXSmpaR1ZtIn0="
+)
+LOGIN_PASSWORD = (
+    "eyJwYXlsb2FkIjoiNmJ4YXN1c2VyLXRva2VuLWV4YW1wbGUtcGF5bG9hZC1ub3QtcmVhbCIsImRhdGFrZXkiOiJBUUVCQUhoZXhhbXBsZSJ9"
+)
+EKS_TOKEN = "k8s-aws-v1.aHR0cHM6Ly9zdHMudXMtd2VzdC0yLmFtYXpvbmF3cy5jb20vP0FjdGlvbj1HZXRDYWxsZXJJZGVudGl0eSZWZXJzaW9u"
+CODEARTIFACT_TOKEN = "eyJ2ZXIiOjEsImlzdSI6MTcwOTYzNjQwMCwiZW5jIjoiQTEyOEdDTSJ9.exampleexampleexample"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (f'{{"authorizationToken": "{ECR_TOKEN}", "expiresAt": "2024-03-05T22:00:00+00:00"}}', ECR_TOKEN),
+        (f"$ aws ecr get-login-password\n{LOGIN_PASSWORD}\n", LOGIN_PASSWORD),
+        (f'"status": {{"token": "{EKS_TOKEN}"}}', EKS_TOKEN),
+        (f"    token: {EKS_TOKEN}\n", EKS_TOKEN),
+        (f"export CODEARTIFACT_AUTH_TOKEN={CODEARTIFACT_TOKEN}.", CODEARTIFACT_TOKEN),
+        (
+            "X-Amz-Security-Token=IQoJb3JpZ2luX2VjEXAMPLEtokenvalue%2Fmore%3D&X-Amz-Signature=5b1c",
+            "IQoJb3JpZ2luX2VjEXAMPLEtokenvalue%2Fmore%3D",
+        ),
+    ],
+)
+def test_it_redacts_bearer_tokens_of_ecr_eks_codeartifact_and_url_encoded_session_tokens(backend, text, value):
+    assert (value, "session_token") in found(text, backend)
+    assert not any(value in v for v, kind in found(text, backend) if kind != "session_token")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k8s-aws-v1.short",
+        "QVdTOg==",  # base64 of `AWS:` alone
+        "the image tag is k8s-aws-v1",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",  # an ordinary JWT is not an AWS credential shape
+    ],
+)
+def test_short_or_foreign_token_lookalikes_are_left_alone(backend, text):
+    assert found(text, backend) == []
