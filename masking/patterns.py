@@ -338,11 +338,11 @@ RULES: list[Rule] = [
         "aws_hostname",
         rf"{HOST_START}(?:[a-z0-9][a-z0-9-]{{0,62}}\.){{1,5}}(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
-        rf"|{REGION}\.elasticbeanstalk\.com|d\.codeartifact\.{REGION}\.amazonaws\.com|notebook\.{REGION}\.sagemaker\.aws"
+        rf"|{REGION}\.elasticbeanstalk\.com|d\.codeartifact\.{REGION}\.amazonaws\.com|(?:memorydb|dax-clusters)\.{REGION}\.amazonaws\.com|notebook\.{REGION}\.sagemaker\.aws"
         rf"|{REGION}\.awsapprunner\.com|amplifyapp\.com)\b",
         gate=rf"\.(?:{REGION}\.(?:es|aoss|redshift|redshift-serverless|docdb|neptune)"
         rf"\.amazonaws\.com|(?:kafka|appsync-api|mq)\.{REGION}\.amazonaws\.com|lambda-url\.{REGION}\.on\.aws"
-        rf"|{REGION}\.elasticbeanstalk\.com|d\.codeartifact\.{REGION}\.amazonaws\.com|notebook\.{REGION}\.sagemaker\.aws"
+        rf"|{REGION}\.elasticbeanstalk\.com|d\.codeartifact\.{REGION}\.amazonaws\.com|(?:memorydb|dax-clusters)\.{REGION}\.amazonaws\.com|notebook\.{REGION}\.sagemaker\.aws"
         rf"|{REGION}\.awsapprunner\.com|amplifyapp\.com)",
         needles=(
             b".amazonaws.com",
@@ -400,6 +400,14 @@ RULES: list[Rule] = [
         needles=(b"bucket",),
         run=BUCKET_RUN,
         label=len('"s3_buckets_names"   :   [' + " " * 32 + '"'),  # the longest label and separator before the name
+    ),
+    Rule(  # CloudFormation's generated names: `"PhysicalResourceId": "<bucket>", "ResourceType": "AWS::S3::Bucket"`
+        "s3_bucket",
+        rf'"PhysicalResourceId"\s{{0,3}}:\s{{0,3}}"(?P<v>{BUCKET})"\s{{0,32}},\s{{0,32}}"ResourceType"\s{{0,3}}:\s{{0,3}}'
+        r'"AWS::S3::Bucket"',
+        gate=r'"PhysicalResourceId"\s*:\s*"[a-z0-9][a-z0-9.-]+[a-z0-9]"\s*,\s*"ResourceType"\s*:\s*"AWS::S3::Bucket"',
+        classify=classify_bucket,
+        needles=(b"aws::s3::bucket",),
     ),
     # AWS CLI bucket listings. `aws s3 ls`: a line that is exactly date, time and a bucket name.
     Rule(

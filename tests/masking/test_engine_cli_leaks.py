@@ -382,3 +382,32 @@ def test_it_redacts_bearer_tokens_of_ecr_eks_codeartifact_and_url_encoded_sessio
 )
 def test_short_or_foreign_token_lookalikes_are_left_alone(backend, text):
     assert found(text, backend) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        ("clustercfg.my-db.abc123.memorydb.us-east-1.amazonaws.com:6379", None, "aws_hostname"),
+        ("dax://my-dax.abc123.dax-clusters.us-east-1.amazonaws.com", None, "aws_hostname"),
+        (
+            '{"PhysicalResourceId": "orders-appbucket-1x2y3z4w5v6u", "ResourceType": "AWS::S3::Bucket"}',
+            "orders-appbucket-1x2y3z4w5v6u",
+            "s3_bucket",
+        ),
+    ],
+)
+def test_it_masks_memorydb_and_dax_hosts_and_a_stacks_generated_bucket(backend, text, value, kind):
+    value = value or text.split("//")[-1].split(":")[0]
+    assert found(text, backend) == [(value, kind)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"PhysicalResourceId": "orders-queue", "ResourceType": "AWS::SQS::Queue"}',
+        "memorydb.us-east-1.amazonaws.com",
+        "dax.us-east-1.amazonaws.com",
+    ],
+)
+def test_other_physical_ids_and_service_endpoints_are_left_alone(backend, text):
+    assert found(text, backend) == []

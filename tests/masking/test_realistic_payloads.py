@@ -14,6 +14,30 @@ pytestmark = pytest.mark.django_db
 PAYLOADS = Path(__file__).parent / "payloads"
 
 NEVER_SEEN = {
+    "databases_and_stacks.txt": [
+        "aurora-prod.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com",
+        "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY2",
+        "123456789012",
+        "examplecluster.abc123xyz789.us-west-2.redshift.amazonaws.com",
+        "my-cache-abc123.serverless.use1.cache.amazonaws.com",
+        "clustercfg.my-db.abc123.memorydb.us-east-1.amazonaws.com",
+        "docdb-2024.cluster-c9akciq32xyz.us-east-1.docdb.amazonaws.com",
+        "my-dax.abc123.dax-clusters.us-east-1.amazonaws.com",
+        "b-1234a5b6-78cd-901e-2fgh-3i45j6k178l9-1.mq.us-east-2.amazonaws.com",
+        "my-graph.cluster-c9akciq32xyz.us-east-1.neptune.amazonaws.com",
+        "orders-appbucket-1x2y3z4w5v6u",
+        "vpc-0a1b2c3d4e5f67890",
+        "ASIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AQoDYXdzEJr1K5ZJDZEXAMPLEtoken",
+        "10.20.30.40",
+        "tgw-attach-0a1b2c3d4e5f67890",
+        "210987654321",
+        "109876543210",
+        "vpc-0f1e2d3c4b5a69788",
+        "search-logs-abc.us-east-1.es.amazonaws.com",
+        "203.0.113.77",
+    ],
     "credential_tokens.txt": [
         "QVdTOmV5SndZWGxzYjJGa0lqb2lNVEl6",
         "123456789012",
