@@ -693,6 +693,14 @@ RULES: list[Rule] = [
     _ids("ec2_resource", "pl|fl|sir"),
     _ids("ec2_resource", "mi|eice|s", legacy=False),  # `s-`: a Transfer Family server
     Rule("rds_resource_id", r"\b(?:db|cluster)-[A-Z0-9]{26}\b"),
+    # a load balancer or target group as ALB access logs and CloudWatch dimensions name it, its ARN's
+    # tail: `app/my-lb/50dc6c495c0c9188`, `targetgroup/my-targets/73e2d6bc24d8a067`
+    Rule(
+        "elb_arn",
+        r"(?<![A-Za-z0-9_.:/-])(?:app|net|gwy|targetgroup)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}\b",
+        gate=r"(?:^|[^A-Za-z0-9_.:/-])(?:app|net|gwy|targetgroup)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}\b",
+        needles=(b"app/", b"net/", b"gwy/", b"targetgroup/"),
+    ),
     # AWS Organizations: an organization (`o-` + 10-32) and an organizational unit (`ou-<root>-<8-32>`)
     Rule("organization_id", r"\bo-[a-z0-9]{10,32}\b"),
     Rule("organization_id", r"\bou-[a-z0-9]{4,32}-[a-z0-9]{8,32}\b"),

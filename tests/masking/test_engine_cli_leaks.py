@@ -411,3 +411,23 @@ def test_it_masks_memorydb_and_dax_hosts_and_a_stacks_generated_bucket(backend, 
 )
 def test_other_physical_ids_and_service_endpoints_are_left_alone(backend, text):
     assert found(text, backend) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (
+            "https 2024-03-05T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817",
+            "app/my-loadbalancer/50dc6c495c0c9188",
+        ),
+        ('{"Name": "LoadBalancer", "Value": "net/my-nlb/0123456789abcdef"}', "net/my-nlb/0123456789abcdef"),
+        ("TargetGroup=targetgroup/my-targets/73e2d6bc24d8a067", "targetgroup/my-targets/73e2d6bc24d8a067"),
+    ],
+)
+def test_it_masks_a_load_balancer_as_access_logs_and_metrics_name_it(backend, text, value):
+    assert (value, "elb_arn") in found(text, backend)
+
+
+@pytest.mark.parametrize("text", ["src/app/main/0123456789abcdef", "app/web/v1", "see net/http/0123456789abcdeg"])
+def test_paths_that_only_look_like_a_load_balancer_are_left_alone(backend, text):
+    assert found(text, backend) == []

@@ -198,6 +198,7 @@ NEVER_SEEN = {
         "AQoDYXdzEJr1K5ZJDZEXAMPLEtoken",
     ],
     "logs_mixed.txt": [
+        "50dc6c495c0c9188",
         "acme-alb-logs-prod",
         "123456789012",
         "192.168.131.39",
