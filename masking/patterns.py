@@ -200,10 +200,16 @@ def _ids(kind: str, prefixes: str, legacy: bool = True) -> Rule:
     return Rule(kind, rf"\b(?:{prefixes})-{HEX_ID if legacy else HEX17}\b")
 
 
-def _labelled(kind: str, label: str, value: str, gate_value: str = "", sep: str = SEP, **options) -> Rule:
+def _labelled(
+    kind: str, label: str, value: str, gate_value: str = "", sep: str = SEP, bounded: bool = False, **options
+) -> Rule:
     """`label` + separator + value; the regex marks the value. A variable-length value needs a
-    `gate_value` that consumes its terminator, so the gate fires once per value, not once per byte."""
+    `gate_value` that consumes its terminator, so the gate fires once per value, not once per byte.
+    `bounded`: the gate keeps the regex's bounds (unbounded repeats of overlapping classes after a
+    label that may sit anywhere in a word tripled the size of the whole Hyperscan database)."""
     regex = rf"{label}{sep}(?P<v>{value})"
+    if bounded:
+        return Rule(kind, regex, gate=f"{label}{sep}" + (gate_value or value), **options)
     return Rule(kind, regex, gate=_unbounded(f"{label}{sep}") + (gate_value or _unbounded(value)), **options)
 
 
@@ -600,6 +606,7 @@ RULES: list[Rule] = [
         # and `--output table`'s `|  OwnerId  |  123456789012  |`
         sep=rf"""(?:{TABLE_SEP}|(?:\\?["'])?\s{{0,3}}[:=]?\s{{0,3}}(?:\\?["'])?\[?\s{{0,12}}(?:\\?["'])?#?)""",
         classify=not_before_digit_group("account_id"),
+        bounded=True,
         needles=(b"account", b"owner", b"requester", b'"aws"', b"userid", b"registryid", b"domain"),
     ),
     Rule(  # log delivery prefixes: `AWSLogs/123456789012/...`, `AWSLogs/o-exampleorgid/123456789012/...`
@@ -611,8 +618,9 @@ RULES: list[Rule] = [
     Rule(
         "account_id",
         rf"(?<![^\n]){_ACCOUNT_RECORD}\t(?:[^\t\r\n]{{1,256}}\t){{0,16}}(?P<v>[0-9]{{12}})(?=[\t\r\n]|\Z)",
-        gate=rf"(?:^|\n){_ACCOUNT_RECORD}\t(?:[^\t\r\n]+\t)*[0-9]{{12}}(?:\z|[\t\r\n])",
+        gate=rf"(?:^|\n){_ACCOUNT_RECORD}\t",  # the record's head; the regex reads its fields
         needles=tuple(f"{record.lower()}\t".encode() for record in _ACCOUNT_RECORDS),
+        reach=4608,  # longer than any match: 17 fields of up to 256 bytes
     ),
     Rule(  # `aws organizations list-accounts` / `describe-account`: `{"Id": "<account>", "Arn": "arn:...:account/...`
         "account_id",
@@ -633,6 +641,7 @@ RULES: list[Rule] = [
         rf"(?:\bhostedzone{SLASH}|(?i:hosted[ _-]?zone[ _-]?(?:name[ _-]?)?id))",  # in a word: `regionalHostedZoneId`
         r"Z[A-Z0-9]{8,32}\b",
         sep=r"""(?:["']?\s{0,3}[:=]?\s{0,3}["']?)""",
+        bounded=True,
         needles=(b"hostedzone", b"hosted"),
     ),
     _labelled(
