@@ -30,7 +30,7 @@ from masking.masker import amask_texts, start_epoch_read
 from masking.models import DEFAULT_TENANT, ApiClient, hash_api_key
 from masking.payload import read_slots, request_slots, response_slots, write_slots
 from masking.ratelimit import RateLimited, acheck
-from masking.store import MaskingUnavailable, TenantRef, count_request
+from masking.store import MaskingUnavailable, TenantRef, count_request, tenant_slug
 from masking.streaming import StreamRestorer, TokenCache
 from masking.unmasker import alookup_originals, aunmask_texts, publish_proxy_unmasking
 from masking.upstream import UpstreamError
@@ -259,8 +259,12 @@ class _Call:
             # The answer mostly names what the question did: fetch those originals in one MGET while the
             # upstream thinks, rather than one round trip per token as they stream by.
             tokens = list(dict.fromkeys(entity.token for entities in masked.entities for entity in entities))
-            self.prefetched = asyncio.create_task(self.cache.originals(tokens))
-            self.prefetched.add_done_callback(_retrieved)  # unused when the upstream fails: never "never retrieved"
+            remembered = cache.mappings.originals(tenant_slug(self.tenant), tokens)
+            if len(remembered) == len(tokens):  # the usual case: all in this worker's memory, no task needed
+                self.cache.known.update(remembered)
+            else:
+                self.prefetched = asyncio.create_task(self.cache.originals(tokens))
+                self.prefetched.add_done_callback(_retrieved)  # unused when the upstream fails: never "never retrieved"
         return jsonbody.dump(payload, finite)
 
     async def _lookup(self, tokens: list[str]) -> dict[str, str]:
