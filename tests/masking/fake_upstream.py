@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from tests.redis_server import free_port
+from tests.ports import free_port  # not tests.redis_server: importing it starts a redis-server
 
 TOOL = {
     "name": "run_aws_cli",
