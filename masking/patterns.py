@@ -141,6 +141,7 @@ _KIND_LIST = [
     ("iam_unique_id", "IAM_ID"),
     ("secret_access_key", "SECRET_KEY", REDACT),
     ("session_token", "SESSION_TOKEN", REDACT),
+    ("secret_value", "SECRET_VALUE", REDACT),  # Secrets Manager secret values, SSM SecureString values
     # storage, hostnames, other ids, addresses
     ("s3_bucket", "S3_BUCKET"),
     ("s3_canonical_user_id", "S3_OWNER"),
@@ -243,6 +244,10 @@ _ACCOUNT_RECORD = "(?:" + "|".join(_ACCOUNT_RECORDS) + ")"
 _S3_HOST = r"s3(?:[.-][a-z0-9-]{1,30}){0,2}\.amazonaws\.com(?:\.cn)?"
 _BUCKET_FIELD = r"(?i:(?:s3_?)?buckets?(?:_?names?)?)"  # plurals too: `Buckets`, `BucketNames`
 _LIST_OPEN = r"(?:\[\s{0,32})?"  # a list's first item, on the next line when pretty-printed
+# a JSON string's contents: `\"` and `\\` read as escapes, so it stops at the real closing quote; one line
+# (JSON has no raw line break inside a string); a Secrets Manager secret is 64 KB at most, twice that escaped
+_JSON_STRING = r'(?:[^"\\\r\n]|\\[^\r\n]){1,131072}'
+_JSON_STRING_GATE = r'(?:[^"\\\r\n]|\\[^\r\n])+"'
 _YAML_ITEM = r"""[ \t]{0,3}\r?\n[ \t]{0,32}-[ \t]{1,3}["']?"""  # `Buckets:` then `  - name` on the next line
 
 RULES: list[Rule] = [
@@ -506,6 +511,23 @@ RULES: list[Rule] = [
         needles=(b"grant",),
     ),
     # credentials
+    # `aws secretsmanager get-secret-value`: the whole JSON string after `"SecretString"` / `"SecretBinary"`
+    Rule(
+        "secret_value",
+        rf'"(?:SecretString|SecretBinary)"\s{{0,3}}:\s{{0,3}}"(?P<v>{_JSON_STRING})"',
+        gate=rf'"(?:SecretString|SecretBinary)"\s*:\s*"{_JSON_STRING_GATE}',
+        needles=(b'"secretstring"', b'"secretbinary"'),
+    ),
+    # `aws ssm get-parameter(s) --with-decryption`: the `"Value"` that follows `"Type": "SecureString"` in
+    # the same object (both the API's order and sorted keys put Type before Value; scalar members between)
+    Rule(
+        "secret_value",
+        rf'"Type"\s{{0,3}}:\s{{0,3}}"SecureString"\s{{0,32}},\s{{0,32}}(?:{JSON_MEMBER}\s{{0,32}},\s{{0,32}}){{0,8}}'
+        rf'"Value"\s{{0,3}}:\s{{0,3}}"(?P<v>{_JSON_STRING})"',
+        gate=r'"Type"\s*:\s*"SecureString"\s*,',
+        needles=(b'"securestring"',),
+        reach=270000,  # longer than any match: eight members and the value (escapes count two bytes)
+    ),
     Rule(
         "session_token",
         rf"(?<![A-Za-z0-9+/])(?P<v>{_SESSION_PREFIX}(?:[A-Za-z0-9+=%]|\\?/){{20,8192}})",  # `%2F`: URL-encoded

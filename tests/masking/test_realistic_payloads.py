@@ -14,6 +14,17 @@ pytestmark = pytest.mark.django_db
 PAYLOADS = Path(__file__).parent / "payloads"
 
 NEVER_SEEN = {
+    # Secret values are redacted (secret_value), the ordinary `"Value": "production"` tag and the prose
+    # mentions of SecretString are kept: see test_secret_values_are_redacted_and_the_rest_kept.
+    "secrets_and_parameters.txt": [
+        "Zq8#vLr2!mK",
+        "orders_admin",
+        "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t",
+        "sk_live_51HxEXAMPLEapiKEY0rders",
+        "123456789012",
+        "orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/orders/db-Xy9AbC",
+    ],
     "databases_and_stacks.txt": [
         "aurora-prod.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com",
         "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY2",
@@ -368,8 +379,22 @@ def test_a_masked_realistic_payload_comes_back_byte_for_byte(redis_client, name)
         "9drTJvcXLB89EXAMPLELB8923FB892xMFI",
         "AQoXdzELDDY",
         "k8s-aws-v1.",
+        "Zq8#vLr2!mK",  # a Secrets Manager secret and SSM SecureString values
     )
     if any(secret in text for secret in secrets):  # secrets are redacted, not masked: they never come back
         assert "_REDACTED" in restored
     else:
         assert restored == text
+
+
+def test_secret_values_are_redacted_and_the_rest_kept(redis_client):
+    text = (PAYLOADS / "secrets_and_parameters.txt").read_text()
+    (masked,) = masker.mask_texts([text]).texts
+
+    assert masked.count('"SecretString": "AWS_SECRET_VALUE_REDACTED"') == 1
+    assert '"SecretBinary": "AWS_SECRET_VALUE_REDACTED"' in masked
+    assert masked.count('"Value": "AWS_SECRET_VALUE_REDACTED"') == 2  # the two SecureString parameters
+    assert '"Value": "production"' in masked
+    assert 'the SecretString field holds the secret as text and "SecretBinary" holds binary data' in masked
+    restored = unmasker.unmask_texts([masked]).texts[0]
+    assert "Zq8#vLr2!mK" not in restored  # redacted: never comes back

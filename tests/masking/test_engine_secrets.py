@@ -1,0 +1,143 @@
+"""Secret values: Secrets Manager's SecretString / SecretBinary and SSM SecureString parameter values
+are redacted (kind secret_value), never tokenised; ordinary `"Value"` fields and prose are left alone."""
+
+import time
+
+import pytest
+
+from masking import engine
+from masking.engine import KINDS
+from tests.masking.engine_support import BACKENDS, found, masked
+
+ESCAPED = r"{\"username\":\"admin\",\"password\":\"S3cr3t!pass\"}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+def test_secret_values_are_redacted_by_default():
+    assert KINDS["secret_value"].default_policy == "redact"
+
+
+def test_it_redacts_the_secret_string_of_get_secret_value(backend):
+    text = (
+        "{\n"
+        '    "ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:prod/db-a1b2c3",\n'
+        '    "Name": "prod/db",\n'
+        '    "VersionId": "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE",\n'
+        f'    "SecretString": "{ESCAPED}",\n'
+        '    "VersionStages": ["AWSCURRENT"],\n'
+        '    "CreatedDate": "2024-03-01T10:00:00+00:00"\n'
+        "}\n"
+    )
+    assert (ESCAPED, "secret_value") in found(text, backend)
+    assert '"SecretString": "<secret_value>",' in masked(text, backend)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        r"a\"b\\\"c",  # an escaped quote after an escaped backslash: still inside
+        "plain text secret with spaces",
+        r"ends with a backslash \\",  # `\\` then the real closing quote
+        r"C:\\Users\\admin \u00e9 \/path",
+        "x",
+    ],
+)
+def test_the_secret_string_ends_at_its_real_closing_quote(backend, value):
+    text = f'{{"SecretString":"{value}","VersionId":"v1"}}'
+    assert found(text, backend) == [(value, "secret_value")]
+
+
+def test_it_redacts_a_secret_binary(backend):
+    text = '{"Name": "tls-key", "SecretBinary": "c2VjcmV0IGJpbmFyeSBrZXk+/w==", "VersionId": "v1"}'
+    assert found(text, backend) == [("c2VjcmV0IGJpbmFyeSBrZXk+/w==", "secret_value")]
+
+
+def test_it_redacts_a_secure_string_parameter_value(backend):
+    text = (
+        '{\n    "Parameter": {\n        "Name": "/prod/db/password",\n        "Type": "SecureString",\n'
+        '        "Value": "S3cr3t!pass",\n        "Version": 3,\n'
+        '        "LastModifiedDate": "2024-03-01T10:00:00.123000+00:00",\n'
+        '        "ARN": "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db/password",\n'
+        '        "DataType": "text"\n    }\n}\n'
+    )
+    assert found(text, backend)[0] == ("S3cr3t!pass", "secret_value")
+
+
+def test_only_the_secure_string_parameters_of_a_list_are_redacted(backend):
+    text = (
+        '{"Parameters": [{"ARN": "arn:aws:ssm:us-east-1:123456789012:parameter/app/url", "DataType": "text",'
+        ' "LastModifiedDate": "2024-01-01T00:00:00Z", "Name": "/app/url", "Type": "String",'
+        ' "Value": "https://example.com", "Version": 1},'
+        ' {"DataType": "text", "Name": "/app/token", "Type": "SecureString", "Value": "tok\\"en-42", "Version": 2},'
+        ' {"Name": "/app/list", "Type": "StringList", "Value": "a,b,c", "Version": 1}]}'
+    )
+    secrets = [value for value, kind in found(text, backend) if kind == "secret_value"]
+    assert secrets == ['tok\\"en-42']
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"Tags": [{"Key": "Environment", "Value": "production"}]}',
+        '{"Parameter": {"Name": "/app/env", "Type": "String", "Value": "production", "Version": 1}}',
+        "The SecretString field holds the secret; read it with get-secret-value.",
+        'Set "SecretString" in the request, or "SecretBinary" for binary data.',
+        '{"Type": "SecureString"}, {"Key": "env", "Value": "production"}',  # another object
+        '{"Type": "SecureString", "Tags": {"Value": "production"}}',  # a nested object
+        '"SecretString": ""',
+    ],
+)
+def test_ordinary_values_and_prose_are_left_alone(backend, text):
+    assert [kind for _, kind in found(text, backend) if kind == "secret_value"] == []
+
+
+def test_an_unterminated_secret_string_is_not_taken(backend):
+    assert found('"SecretString": "abc\n"Name": "x"', backend) == []
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        '"SecretString":"',
+        '"SecretString": "\\',
+        '"SecretString":"' + "a\\\\" * 20,
+        '"Type":"SecureString",',
+        '"Type": "SecureString", "Name": "x", ',
+        '"Type":"SecureString","Value":"\\',
+    ],
+)
+def test_hostile_inputs_for_the_secret_rules_stay_linear(backend, unit):
+    text = unit * (200_000 // len(unit))
+    started = time.process_time()
+    engine.scan(text, backend=backend)
+    assert time.process_time() - started < 2.0
+
+
+def test_both_backends_agree_on_secret_values():
+    if len(BACKENDS) < 2:
+        pytest.skip("hyperscan is not installed")
+    import random
+
+    rng = random.Random(11)
+    pieces = [
+        '"SecretString": "',
+        '"SecretBinary":"',
+        '"Type": "SecureString", ',
+        '"Value": "',
+        '"Name": "x", ',
+        "\\",
+        '\\"',
+        '"',
+        "abc",
+        "\n",
+        ", ",
+        "{",
+        "}",
+    ]
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        assert engine.scan(text, backend="hyperscan") == engine.scan(text, backend="python"), text
