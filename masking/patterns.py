@@ -528,6 +528,26 @@ RULES: list[Rule] = [
         needles=(b'"securestring"',),
         reach=270000,  # longer than any match: eight members and the value (escapes count two bytes)
     ),
+    # `--output text` prints a top-level object's scalars on one line, tab-separated, sorted by key and
+    # unlabelled: get-secret-value's `<ARN>\t<CreatedDate>\t<Name>\t<SecretString or SecretBinary>\t<VersionId>`
+    Rule(
+        "secret_value",
+        r"(?<![^\n])arn:aws[a-z-]{0,10}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[^\t\r\n]{1,512}"
+        r"\t[0-9][0-9T:.+-]{5,40}\t[^\t\r\n]{1,512}\t(?P<v>[^\r\n]{1,131072})\t[A-Za-z0-9-]{32,64}"
+        r"[ \t]{0,3}(?=\r?\n|\Z)",
+        gate=r"(?:^|\n)arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^\t\r\n]+\t",
+        needles=(b":secretsmanager:",),
+        reach=140000,
+    ),
+    # and get-parameter(s)' `PARAMETER[S]\t<ARN>\t<DataType>\t<LastModifiedDate>\t<Name>\t<Type>\t<Value>\t<Version>`
+    Rule(
+        "secret_value",
+        r"(?<![^\n])PARAMETERS?\t(?:[^\t\r\n]{1,2048}\t){1,6}SecureString\t(?P<v>[^\r\n]{1,8192})\t[0-9]{1,10}"
+        r"[ \t]{0,3}(?=\r?\n|\Z)",
+        gate=r"(?:^|\n)PARAMETERS?\t",
+        needles=(b"parameter\t", b"parameters\t"),
+        reach=21000,  # longer than any match: six fields of up to 2048 bytes and the value
+    ),
     Rule(
         "session_token",
         rf"(?<![A-Za-z0-9+/])(?P<v>{_SESSION_PREFIX}(?:[A-Za-z0-9+=%]|\\?/){{20,8192}})",  # `%2F`: URL-encoded

@@ -79,6 +79,32 @@ def test_only_the_secure_string_parameters_of_a_list_are_redacted(backend):
     assert secrets == ['tok\\"en-42']
 
 
+def test_it_redacts_the_secret_of_get_secret_value_as_text(backend):
+    # `--output text`: the top-level scalars sorted by key, tab-separated, no label (awscli/text.py)
+    text = (
+        "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestSecret-a1b2c3\t1523477145.713\tMyTestSecret\t"
+        '{"user":"diego","password":"EXAMPLE-PASSWORD"}\tEXAMPLE1-90ab-cdef-fedc-ba987SECRET1\n'
+        "VERSIONSTAGES\tAWSCURRENT\n"
+    )
+    assert masked(text, backend) == (
+        "<secret_arn>\t1523477145.713\tMyTestSecret\t<secret_value>\tEXAMPLE1-90ab-cdef-fedc-ba987SECRET1\n"
+        "VERSIONSTAGES\tAWSCURRENT\n"
+    )
+
+
+def test_it_redacts_secure_string_parameters_as_text_only(backend):
+    text = (
+        "PARAMETERS\tarn:aws:ssm:us-east-1:123456789012:parameter/app/env\ttext\t1582155010.2\t/app/env\tString"
+        "\tproduction\t1\n"
+        "PARAMETERS\tarn:aws:ssm:us-east-1:123456789012:parameter/app/pw\ttext\t2024-05-02T09:14:23.004000+00:00"
+        "\t/app/pw\tSecureString\thunter2 with\ttab\t3\r\n"
+        "PARAMETER\tarn:aws:ssm:us-east-1:123456789012:parameter/app/key\ttext\t1582155010.2\t/app/key\tSecureString"
+        "\tsk_live_EXAMPLE\t12"
+    )
+    secrets = [value for value, kind in found(text, backend) if kind == "secret_value"]
+    assert secrets == ["hunter2 with\ttab", "sk_live_EXAMPLE"]
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -89,6 +115,8 @@ def test_only_the_secure_string_parameters_of_a_list_are_redacted(backend):
         '{"Type": "SecureString"}, {"Key": "env", "Value": "production"}',  # another object
         '{"Type": "SecureString", "Tags": {"Value": "production"}}',  # a nested object
         '"SecretString": ""',
+        "PARAMETERS\tSecureString\tproduction",  # no version after it: not a parameter record
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-a1b2c3\tis the secret we rotate\n",
     ],
 )
 def test_ordinary_values_and_prose_are_left_alone(backend, text):
@@ -108,6 +136,9 @@ def test_an_unterminated_secret_string_is_not_taken(backend):
         '"Type":"SecureString",',
         '"Type": "SecureString", "Name": "x", ',
         '"Type":"SecureString","Value":"\\',
+        "PARAMETERS\t",
+        "\nPARAMETERS\tx\tSecureString\t" + "a\t" * 20,
+        "\narn:aws:secretsmanager:us-east-1:123456789012:secret:x\t2024-01-01\tn\t" + "v\t" * 20,
     ],
 )
 def test_hostile_inputs_for_the_secret_rules_stay_linear(backend, unit):
@@ -134,6 +165,12 @@ def test_both_backends_agree_on_secret_values():
         '"',
         "abc",
         "\n",
+        "\t",
+        "PARAMETERS\tarn:aws:ssm:us-east-1:123456789012:parameter/p\t",
+        "SecureString\t",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-a1b2c3\t2024-01-01\t",
+        "7",
+        "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
         ", ",
         "{",
         "}",

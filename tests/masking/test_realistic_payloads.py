@@ -24,6 +24,8 @@ NEVER_SEEN = {
         "123456789012",
         "orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/orders/db-Xy9AbC",
+        "pk_EXAMPLEtextOutput77",
+        "smtpEXAMPLEpass!9",
     ],
     "databases_and_stacks.txt": [
         "aurora-prod.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com",
@@ -394,6 +396,7 @@ def test_secret_values_are_redacted_and_the_rest_kept(redis_client):
     assert masked.count('"SecretString": "AWS_SECRET_VALUE_REDACTED"') == 1
     assert '"SecretBinary": "AWS_SECRET_VALUE_REDACTED"' in masked
     assert masked.count('"Value": "AWS_SECRET_VALUE_REDACTED"') == 2  # the two SecureString parameters
+    assert "\tSecureString\tAWS_SECRET_VALUE_REDACTED\t2\n" in masked  # `--output text`
     assert '"Value": "production"' in masked
     assert 'the SecretString field holds the secret as text and "SecretBinary" holds binary data' in masked
     restored = unmasker.unmask_texts([masked]).texts[0]
