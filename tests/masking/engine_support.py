@@ -1,5 +1,9 @@
 """Helpers for the engine tests: every test runs against each available backend."""
 
+import random
+
+import pytest
+
 from masking import engine
 
 BACKENDS = engine.available_backends()
@@ -21,3 +25,14 @@ def masked(text: str, backend: str) -> str:
         pieces += [text[position : match.start], f"<{match.kind}>"]
         position = match.end
     return "".join(pieces) + text[position:]
+
+
+def assert_backends_agree(pieces: list[str], seed: int, texts: int, most: int) -> None:
+    """Hyperscan and the Python backend find the same matches in `texts` texts made of 1 to `most`
+    of `pieces` drawn at random (`seed`: the same texts every run)."""
+    if len(BACKENDS) < 2:
+        pytest.skip("hyperscan is not installed")
+    rng = random.Random(seed)
+    for _ in range(texts):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, most)))
+        assert engine.scan(text, backend="hyperscan") == engine.scan(text, backend="python"), text
