@@ -38,6 +38,10 @@ class MappingCache:
     def __init__(self, max_entries: int = MAX_MAPPINGS) -> None:
         self.max_entries = max_entries
         self.epoch: bytes | None = None
+        # Moves whenever an original may have lost its token or got another one (the cache emptied,
+        # an entry overwritten): what was masked under one version, while its entries are still in
+        # date, is what masking again would give (masking.masker remembers masked texts by it).
+        self.version = 0
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, original) -> (token, until)
         self._originals: dict[tuple[str, str], tuple[str, float]] = {}  # (tenant, token) -> (original, until)
 
@@ -53,18 +57,27 @@ class MappingCache:
     def clear(self) -> None:
         self._tokens.clear()
         self._originals.clear()
+        self.version += 1
 
     def tokens(self, tenant: str, originals: Iterable[str]) -> list[str] | None:
         """The token of every original, or None as soon as one is unknown or due for a refresh."""
+        found = self.tokens_until(tenant, originals)
+        return None if found is None else found[0]
+
+    def tokens_until(self, tenant: str, originals: Iterable[str]) -> tuple[list[str], float] | None:
+        """`tokens()`, and until when (time.monotonic()) all of them may be used."""
         now = time.monotonic()
         found = []
+        until = float("inf")
         get = self._tokens.get
         for original in originals:
             entry = get((tenant, original))
             if entry is None or entry[1] < now:
                 return None
             found.append(entry[0])
-        return found
+            if entry[1] < until:
+                until = entry[1]
+        return found, until
 
     def originals(self, tenant: str, tokens: Iterable[str]) -> dict[str, str]:
         """token -> original for the tokens known here (the others must be looked up)."""
@@ -77,14 +90,22 @@ class MappingCache:
                 found[token] = entry[0]
         return found
 
-    def remember(self, tenant: str, originals: Sequence[str], tokens: Sequence[str], ttl_seconds: int) -> None:
-        """Mappings the store just confirmed (and refreshed): usable for a while, well inside their TTL."""
+    def remember(self, tenant: str, originals: Sequence[str], tokens: Sequence[str], ttl_seconds: int) -> float:
+        """Mappings the store just confirmed (and refreshed): usable for a while, well inside their
+        TTL. Returns until when (time.monotonic())."""
         if len(self._tokens) + len(originals) > self.max_entries:
             self.clear()
         until = _until(ttl_seconds)
+        moved = False
         for original, token in zip(originals, tokens, strict=True):
-            self._tokens[(tenant, original)] = (token, until)
+            key = (tenant, original)
+            entry = self._tokens.get(key)
+            moved = moved or (entry is not None and entry[0] != token)
+            self._tokens[key] = (token, until)
             self._originals[(tenant, token)] = (original, until)
+        if moved:
+            self.version += 1
+        return until
 
     def remember_originals(self, tenant: str, found: dict[str, str], ttl_seconds: int) -> None:
         """token -> original pairs read from the store (restoring an answer)."""

@@ -17,7 +17,6 @@ import asyncio
 import threading
 import time
 import weakref
-from collections import Counter
 from collections.abc import Mapping
 
 from redis.exceptions import RedisError
@@ -32,37 +31,69 @@ FAILURE_FIELD = (("aws:metrics:counts",), "redis_errors:metrics")  # counted on 
 Increments = Mapping[str, int | float]
 
 
+class Fixed:
+    """Increments that are the same every time (a request's status and latency bucket, say): added
+    by counting how many times, multiplied out when written. A request adds one of these instead of
+    its dozen-odd fields, each an addition in memory."""
+
+    __slots__ = ("increments",)
+
+    def __init__(self, increments: Increments) -> None:
+        self.increments = dict(increments)
+
+
 class _Pending:
-    """(hash keys, field) -> amount not yet in Redis, and the TTL to set on some hashes."""
+    """hash keys -> field -> amount not yet in Redis (and `Fixed` increments by how many times they
+    were added), and the TTL to set on some hashes."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.amounts: Counter = Counter()
+        self.amounts: dict[tuple[str, ...], dict[str, int | float]] = {}
+        self.fixed: dict[tuple[tuple[str, ...], Fixed], int] = {}
         self.expires: dict[str, int] = {}
         self.retry_at = 0.0
 
     def add(self, keys: tuple[str, ...], increments: Increments, expires: dict[str, int] | None) -> None:
         with self.lock:
-            amounts = self.amounts
+            amounts = self.amounts.get(keys)
+            if amounts is None:
+                amounts = self.amounts[keys] = {}
+            get = amounts.get
             for field, amount in increments.items():
-                amounts[keys, field] += amount
+                amounts[field] = get(field, 0) + amount
+            if expires:
+                self.expires.update(expires)
+
+    def add_fixed(self, keys: tuple[str, ...], fixed: Fixed, expires: dict[str, int] | None) -> None:
+        with self.lock:
+            added = (keys, fixed)
+            self.fixed[added] = self.fixed.get(added, 0) + 1
             if expires:
                 self.expires.update(expires)
 
     def take(self) -> tuple[dict, dict[str, int]]:
         with self.lock:
-            if not self.amounts or time.monotonic() < self.retry_at:
+            if not (self.amounts or self.fixed) or time.monotonic() < self.retry_at:
                 return {}, {}
-            taken = dict(self.amounts), self.expires
-            self.amounts, self.expires = Counter(), {}
-            return taken
+            taken, fixed, expires = self.amounts, self.fixed, self.expires
+            self.amounts, self.fixed, self.expires = {}, {}, {}
+        for (keys, added), times in fixed.items():
+            _merge(taken, keys, {field: amount * times for field, amount in added.increments.items()})
+        return taken, expires
 
     def give_back(self, amounts: dict, expires: dict[str, int]) -> None:
         with self.lock:
-            self.amounts.update(amounts)
-            self.amounts[FAILURE_FIELD] += 1
+            for keys, increments in amounts.items():
+                _merge(self.amounts, keys, increments)
+            _merge(self.amounts, FAILURE_FIELD[0], {FAILURE_FIELD[1]: 1})
             self.expires.update(expires)
             self.retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
+
+
+def _merge(amounts: dict, keys: tuple[str, ...], increments: Increments) -> None:
+    into = amounts.setdefault(keys, {})
+    for field, amount in increments.items():
+        into[field] = into.get(field, 0) + amount
 
 
 _pending = _Pending()
@@ -81,13 +112,19 @@ def add_to_each(keys: tuple[str, ...], increments: Increments, expires: dict[str
     _pending.add(keys, increments, expires)
 
 
+def add_fixed(keys: tuple[str, ...], fixed: Fixed, expires: dict[str, int] | None = None) -> None:
+    """`add_to_each(keys, fixed.increments, expires)`, at the cost of one addition."""
+    _pending.add_fixed(keys, fixed, expires)
+
+
 def _queue(pipe, amounts: dict, expires: dict[str, int]) -> None:
-    for (keys, field), amount in amounts.items():
-        for key in keys:
-            if isinstance(amount, float):  # a field that holds a float refuses HINCRBY
-                pipe.hincrbyfloat(key, field, amount)
-            else:
-                pipe.hincrby(key, field, amount)
+    for keys, increments in amounts.items():
+        for field, amount in increments.items():
+            for key in keys:
+                if isinstance(amount, float):  # a field that holds a float refuses HINCRBY
+                    pipe.hincrbyfloat(key, field, amount)
+                else:
+                    pipe.hincrby(key, field, amount)
     for key, seconds in expires.items():
         pipe.expire(key, seconds)
 

@@ -106,14 +106,6 @@ def _observe(event: dict, published: bool) -> None:
     metrics.observe_event(event["event_type"], published)
 
 
-def _note(event: dict, published: bool) -> None:
-    """`_observe` in an event loop: memory only, the loop writes the counters (masking.counters)."""
-    duration_s = event.get("duration_ms", 0.0) / 1000
-    if event["event_type"] == MASKING:
-        metrics.note_masking(duration_s, event["source"])
-    elif event["event_type"] == UNMASKING:
-        metrics.note_unmasking(duration_s, event["source"])
-    metrics.note_event(event["event_type"], published)
 
 
 def _json(event: dict) -> str:
@@ -179,7 +171,10 @@ class _Outbox:
         return taken
 
     def build(self) -> None:
+        """Build the events waiting to be, and queue them; their stats are counted together."""
         unbuilt, self.unbuilt = self.unbuilt, []
+        counted: dict[str, int | float] = {}
+        get = counted.get
         for build in unbuilt:
             try:
                 event, stats = build()
@@ -187,7 +182,14 @@ class _Outbox:
                 logger.exception("event not built")
                 _count_failure(None)
                 continue
-            self.queue(event, stats)
+            self.queued.append((event, CHANNELS[event["event_type"]], _json(event)))
+            for field, amount in (stats or {}).items():
+                counted[field] = get(field, 0) + amount
+        if counted:
+            store.count_stats(counted)
+            counters.start_flushing()
+        if self.queued:
+            self.wakeup.set()
 
     def queue(self, event: dict, stats: Mapping[str, int | float] | None) -> None:
         if stats:
@@ -253,12 +255,15 @@ def take_queued() -> list[tuple[dict, str, str]]:
 
 
 def settle(batch: list[tuple[dict, str, str]], replies: list) -> None:
-    """Count and observe each event's outcome: a reply that is not a number was not published."""
+    """Count and observe each event's outcome (`_observe` in an event loop: memory only, the loop
+    writes the counters, masking.counters): a reply that is not a number was not published."""
+    outcomes = []
     for (event, _, _), reply in zip(batch, replies, strict=True):
         published = isinstance(reply, int)
         if not published:
             _count_failure(reply if isinstance(reply, BaseException) else None)
-        _note(event, published)
+        outcomes.append((event["event_type"], event.get("duration_ms", 0.0) / 1000, event["source"], published))
+    metrics.note_events(outcomes)
 
 
 def settle_soon(batch: list[tuple[dict, str, str]], replies: list) -> None:

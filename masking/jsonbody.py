@@ -93,3 +93,27 @@ def dump(payload: object, finite: bool = True) -> bytes:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:  # a lone surrogate sent as \\ud800: keep it escaped, as the client did
         return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _json_string(text: str) -> bytes:
+    """`text` as it stands between the quotes of a JSON string."""
+    try:
+        return orjson.dumps(text)[1:-1]
+    except orjson.JSONEncodeError:  # a lone surrogate: escaped, as the standard encoder writes it
+        return json.dumps(text).encode()[1:-1]
+
+
+MAX_ESCAPED = 10_000  # strings `escaped` remembers; past it, it starts over
+
+
+class _Escaped(dict):
+    def __missing__(self, text: str) -> bytes:
+        if len(self) >= MAX_ESCAPED:
+            self.clear()
+        value = self[text] = _json_string(text)
+        return value
+
+
+# text -> as it stands between the quotes of a JSON string (`escaped[text]`): originals, restored
+# into answers again and again, are escaped once.
+escaped = _Escaped()

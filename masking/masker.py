@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from masking import cache, events, policy, repeats, store
+from masking import cache, events, jsonbody, policy, repeats, store
 from masking.engine import Match, scan
 from masking.models import DEFAULT_TENANT
 from masking.tokens import redaction_marker
@@ -36,19 +36,59 @@ class MaskResult:
     entities: list[list[Entity]]  # per text
     counts_by_kind: dict[str, int]
     new_mappings: int
+    # Each token used, as a JSON text writes it -> its original as it stands between the quotes of a
+    # JSON string: what restoring an answer to this request needs (masking.answers). Never mutate:
+    # it may be a remembered text's own.
+    restore: dict[bytes, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class _MaskPlan:
     texts: list[str]
     found: list[list[tuple[Match, str]]]  # per text: (match, mode), mode "mask" or "redact"
-    prefixes: dict[str, str] = field(default_factory=dict)  # original -> token prefix, first seen wins
     counts: Counter = field(default_factory=Counter)
     scanned: list["_Scanned"] = field(default_factory=list)  # per text
+    # Where `prefixes` comes from, in order: a text's (original, prefix) pairs, or a pass's
+    # (text, matches, kind) whose matches of that kind it added. Read only if needed: a request
+    # whose texts are remembered masked needs no prefixes.
+    sources: list[tuple] = field(default_factory=list)
+    _prefixes: dict[str, str] | None = None
+
+    @property
+    def prefixes(self) -> dict[str, str]:
+        """original -> token prefix, first seen wins."""
+        if self._prefixes is None:
+            prefixes: dict[str, str] = {}
+            for source in self.sources:
+                if len(source) == 3:  # (text, matches, kind): what a pass added
+                    text, found, kind = source
+                    prefix = policy.prefix_of(kind)
+                    for match, _ in found:
+                        if match.kind == kind:
+                            prefixes.setdefault(text[match.start : match.end], prefix)
+                else:
+                    for original, prefix in source[0]:
+                        prefixes.setdefault(original, prefix)
+            self._prefixes = prefixes
+        return self._prefixes
 
     @property
     def items(self) -> list[tuple[str, str]]:
         return [(prefix, original) for original, prefix in self.prefixes.items()]
+
+
+class _Output:
+    """A text masked with the tokens it got, and while it stays right: for `tenant`, while the
+    mapping cache keeps `version` and until `until` (time.monotonic()), when an entry it used is
+    due for a refresh."""
+
+    __slots__ = ("found", "used", "text", "entities", "restore", "tenant", "version", "until")
+
+    def __init__(self, found, used, text, entities, restore) -> None:
+        self.found, self.used, self.text, self.entities, self.restore = found, used, text, entities, restore
+        self.tenant: str | None = None
+        self.version = -1
+        self.until = 0.0
 
 
 class _Scanned:
@@ -63,7 +103,7 @@ class _Scanned:
         self.twelve_digits: list[tuple[int, int]] | None = None
         self.size: int | None = None  # in UTF-8 bytes
         self.plan: _TextPlan | None = None
-        self.output: tuple | None = None  # (found, tokens used, (masked text, entities))
+        self.output: _Output | None = None  # the text masked last
         self.more: dict[str, tuple] = {}  # what `with_more` added last, per pass: (kept, key, matches)
 
     def byte_size(self, text: str) -> int:
@@ -92,14 +132,28 @@ class _Scanned:
         self.more[name] = (kept, key, found)
         return found
 
-    def masked(self, text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> tuple[str, list[Entity]]:
+    def masked(self, text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> _Output:
+        """`text` masked; remembered, with what `remembered()` needs told by the caller (`valid`)."""
         used = [tokens[text[match.start : match.end]] if mode == policy.MASK else mode for match, mode in found]
         last = self.output
-        if last is not None and (last[0] is found or last[0] == found) and last[1] == used:
-            return last[2]
-        result = _masked(text, found, tokens)
-        self.output = (found, used, result)
-        return result
+        if last is not None and (last.found is found or last.found == found) and last.used == used:
+            return last
+        masked, entities = _masked(text, found, tokens)
+        escaped = jsonbody.escaped
+        restore = {
+            token.encode(): escaped[text[match.start : match.end]]
+            for (match, mode), token in zip(found, used, strict=True)
+            if mode == policy.MASK
+        }
+        self.output = _Output(found, used, masked, entities, restore)
+        return self.output
+
+    def remembered(self, found: list[tuple[Match, str]], tenant: str, version: int, now: float) -> _Output | None:
+        """The text as masked last, if masking it again now would give the same."""
+        last = self.output
+        if last is None or last.found is not found or last.version != version or last.tenant != tenant:
+            return None
+        return last if now < last.until else None
 
 
 @dataclass(slots=True)
@@ -156,8 +210,8 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
         text_plan = scanned.plan_for(text, modes)
         plan.found.append(text_plan.kept)
         plan.counts.update(text_plan.counts)
-        for original, prefix in text_plan.prefixes:
-            plan.prefixes.setdefault(original, prefix)
+        if text_plan.prefixes:
+            plan.sources.append((text_plan.prefixes,))
         accounts |= text_plan.accounts
         buckets |= text_plan.buckets
     if accounts and modes.get("account_id", policy.MASK) != policy.OFF:
@@ -184,10 +238,7 @@ def _add_found(plan: _MaskPlan, index: int, found: list[tuple[Match, str]], kind
     plan.found[index] = found
     plan.counts[kind] += len(found) - len(kept)
     if mode == policy.MASK:
-        text, prefix = plan.texts[index], policy.prefix_of(kind)
-        for match, _ in found:
-            if match.kind == kind:
-                plan.prefixes.setdefault(text[match.start : match.end], prefix)
+        plan.sources.append((plan.texts[index], found, kind))
 
 
 def _mask_known_accounts(plan: _MaskPlan, accounts: set[str], mode: str) -> None:
@@ -223,18 +274,54 @@ def _masked(text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -
     return "".join(parts), entities
 
 
-def _apply_masking(plan: _MaskPlan, stored: store.StoredTokens) -> MaskResult:
+def _apply_masking(
+    plan: _MaskPlan, stored: store.StoredTokens, tenant: str | None = None, until: float = 0.0
+) -> MaskResult:
+    """The texts masked with the store's tokens; with `tenant` and `until`, which tell until when
+    the tokens are the mapping cache's, each masked text is remembered for `_remembered_result`."""
     tokens = dict(zip(plan.prefixes, stored.tokens, strict=True))
-    masked = [
+    outputs = [
         scanned.masked(text, found, tokens)
         for text, found, scanned in zip(plan.texts, plan.found, plan.scanned, strict=True)
     ]
+    if tenant is not None:
+        version = cache.mappings.version
+        for output in outputs:
+            output.tenant, output.version, output.until = tenant, version, until
+    return _result(plan, outputs, stored.new_mappings)
+
+
+def _result(plan: _MaskPlan, outputs: list[_Output], new_mappings: int) -> MaskResult:
+    restores = [output.restore for output in outputs if output.restore]
+    if len(restores) == 1:
+        restore = restores[0]
+    else:
+        restore = {}
+        for each in restores:
+            restore.update(each)
     return MaskResult(
-        texts=[text for text, _ in masked],
-        entities=[entities for _, entities in masked],
+        texts=[output.text for output in outputs],
+        entities=[output.entities for output in outputs],
         counts_by_kind=dict(plan.counts),
-        new_mappings=stored.new_mappings,
+        new_mappings=new_mappings,
+        restore=restore,
     )
+
+
+def _remembered_result(plan: _MaskPlan, tenant: str) -> MaskResult | None:
+    """The request masked from the texts' remembered outputs (a conversation's earlier turns), with
+    no lookup per identifier; None unless every text with something to mask has a valid one."""
+    version, now = cache.mappings.version, time.monotonic()
+    outputs = []
+    for text, found, scanned in zip(plan.texts, plan.found, plan.scanned, strict=True):
+        if not found:
+            outputs.append(_Output(found, [], text, [], {}))
+            continue
+        output = scanned.remembered(found, tenant, version, now)
+        if output is None:
+            return None
+        outputs.append(output)
+    return _result(plan, outputs, 0)
 
 
 def byte_size(texts: list[str]) -> int:
@@ -324,8 +411,11 @@ async def amask_texts(
     plan = _plan_masking(texts, tenant)
     slug = store.tenant_slug(tenant)
     remembered_under = cache.mappings.epoch
-    known = cache.mappings.tokens(slug, plan.prefixes)
-    result = _apply_masking(plan, store.StoredTokens(known, 0)) if known is not None else None
+    result = _remembered_result(plan, slug)
+    if result is None:
+        known = cache.mappings.tokens_until(slug, plan.prefixes)
+        if known is not None:
+            result = _apply_masking(plan, store.StoredTokens(known[0], 0), slug, known[1])
     current = (await store.amapping_epoch(read=epoch))[0]
     cache.mappings.use_epoch(current)
     if result is not None and current == remembered_under:
@@ -333,14 +423,14 @@ async def amask_texts(
         events.publish_soon(
             lambda: (
                 _masking_event(plan, tenant, source, request_id, started, ended),
-                store.mask_counters(plan.prefixes, plan.counts),
+                store.mask_counters((), plan.counts),  # every identifier masked is counted by kind
             )
         )
         return result
     event = _masking_event(plan, tenant, source, request_id, started)
     stored = await store.aget_or_create_tokens(plan.items, tenant, plan.counts, events.for_store(event))
-    cache.mappings.remember(slug, list(plan.prefixes), stored.tokens, await store.attl_seconds(tenant))
-    result = _apply_masking(plan, stored)
+    until = cache.mappings.remember(slug, list(plan.prefixes), stored.tokens, await store.attl_seconds(tenant))
+    result = _apply_masking(plan, stored, slug, until)
     await events.aobserve_published(event, stored.event_published, time.perf_counter() - started)
     return result
 

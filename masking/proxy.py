@@ -122,6 +122,7 @@ class _Call:
         self.tenant: TenantRef = DEFAULT_TENANT
         self.cache = TokenCache(self._lookup)
         self.prefetched: asyncio.Task | None = None
+        self.restore: dict[bytes, bytes] | None = None  # the request's tokens -> originals (MaskResult.restore)
         self.epoch: asyncio.Future | None = None  # the mapping epoch's read, started before the body is read
         self.key: str | None = None  # a gateway key, checked again if API clients change meanwhile
         self.keys_generation = 0
@@ -254,6 +255,7 @@ class _Call:
             raise Unauthenticated("Invalid or inactive API key.")  # deactivated while remembered: nothing forwarded
         if not any(masked.entities):  # nothing found (or every kind found is "off"): the body as the client wrote it
             return body
+        self.restore = masked.restore
         write_slots(slots, masked.texts)
         if isinstance(payload, dict) and payload.get("stream") is True:
             # The answer mostly names what the question did: fetch those originals in one MGET while the
@@ -279,7 +281,7 @@ class _Call:
         return Answer(response.status_code, upstream.returned_headers(response), body)
 
     async def _unmasked(self, body: bytes) -> bytes:
-        restored = await answers.arestore(body, self.tenant, self.request_id)
+        restored = await answers.arestore(body, self.tenant, self.request_id, self.restore)
         if restored is not None:
             return restored
         payload, finite = jsonbody.fast_loads(body), True

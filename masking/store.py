@@ -182,10 +182,22 @@ def _script_args(
 def mask_counters(items: Collection, counts_by_kind: Mapping[str, int] | None) -> dict[str, int]:
     """Stats fields of one mask operation (new mappings are counted by the script itself): `items`
     are its distinct originals (only their number is used)."""
-    counts = dict(counts_by_kind or {})
+    counts = counts_by_kind or {}
     counters = {"mask_operations": 1, "identifiers": sum(counts.values()) if counts else len(items)}
-    counters.update({f"kind:{kind}": n for kind, n in counts.items()})
+    fields = _kind_fields
+    for kind, n in counts.items():
+        counters[fields.get(kind) or _kind_field(kind)] = n
     return counters
+
+
+_kind_fields: dict[str, str] = {}  # kind -> its stats field, made once
+
+
+def _kind_field(kind: str) -> str:
+    if len(_kind_fields) >= 10_000:  # kinds are a bounded set (tenants' custom rules included): never trust a bound
+        _kind_fields.clear()
+    field = _kind_fields[kind] = f"kind:{kind}"
+    return field
 
 
 def _decode(reply: list) -> StoredTokens:
@@ -374,9 +386,25 @@ def record_request(status: int, latency_ms: float, upstream_error: bool = False)
 
 
 def count_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
-    """Count one proxied request in memory; the running loop writes the counts within about a second."""
-    count_stats(request_counters(status, latency_ms, upstream_error))
+    """Count one proxied request in memory; the running loop writes the counts within about a second.
+    `request_counters` as two additions: its fixed fields (one `counters.Fixed` per status, bucket
+    and outcome), and the latency."""
+    first = bisect_left(LATENCY_BUCKETS_MS, latency_ms)
+    fixed = _fixed_request_counters.get((status, first, upstream_error))
+    if fixed is None:
+        stats = request_counters(status, latency_ms, upstream_error)
+        del stats["latency_ms_sum"]
+        if len(_fixed_request_counters) >= 1000:  # statuses are a bounded set, but never trust a bound
+            _fixed_request_counters.clear()
+        fixed = _fixed_request_counters[(status, first, upstream_error)] = counters.Fixed(stats)
+    today = daily_key()
+    keys, expires = (COUNTS_KEY, today), {today: DAILY_TTL_SECONDS}
+    counters.add_fixed(keys, fixed, expires)
+    counters.add_to_each(keys, {"latency_ms_sum": float(latency_ms)}, expires)
     counters.start_flushing()
+
+
+_fixed_request_counters: dict[tuple[int, int, bool], counters.Fixed] = {}
 
 
 async def arecord_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:

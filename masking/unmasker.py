@@ -8,7 +8,7 @@ original.
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,7 +44,7 @@ _KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
 
 
 @lru_cache(maxsize=4096)  # an answer names the same few tokens many times
-def _kind_of(token: str) -> str:
+def kind_of(token: str) -> str:
     prefix = token[len("AWS_") : token.rindex("_")]
     return _KIND_BY_PREFIX.get(prefix, prefix.lower())
 
@@ -72,7 +72,7 @@ def _apply_unmasking(pieces: list[list[str]], unique, originals) -> tuple[Unmask
         texts.append(parts[0] if len(parts) == 1 else "".join(parts))
     restored_by_kind: Counter = Counter()
     for token, count in restored_tokens.items():
-        restored_by_kind[_kind_of(token)] += count
+        restored_by_kind[kind_of(token)] += count
     result = UnmaskResult(
         texts=texts,
         unresolved=[token for token in unique if token not in originals],
@@ -120,27 +120,26 @@ async def aunmask_texts(
 
 
 def publish_proxy_unmasking(
-    restored: Mapping[str, int],
+    restored: Mapping[str, int] | None,
     unresolved: int,
     tenant: store.TenantRef,
     request_id: str | None,
     started: float,
     size: int,
+    counted: Callable[[], Mapping[str, int]] | None = None,
 ) -> None:
     """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
-    as it streamed (masking.streaming): `restored` counts the occurrences restored by token, `size`
-    is the answer's, in bytes as the upstream sent them. Built and published once the proxy next
-    waits (events.publish_soon)."""
+    as it streamed (masking.streaming): `restored` counts the occurrences restored by token (or
+    `counted()`, by kind, when the event is built), `size` is the answer's, in bytes as the
+    upstream sent them. Built and published once the proxy next waits (events.publish_soon)."""
     duration_ms = (time.perf_counter() - started) * 1000
 
     def build() -> events.Built:
-        by_kind: dict[str, int] = {}
-        kinds = _kinds
-        total = 0
-        for token, count in restored.items():
-            kind = kinds.get(token) or _remember_kind(token)
-            by_kind[kind] = by_kind.get(kind, 0) + count
-            total += count
+        if counted is not None:
+            by_kind = dict(counted())
+            total = sum(by_kind.values())
+        else:
+            by_kind, total = _by_kind(restored)
         event = events.build_event(
             events.UNMASKING,
             tenant=store.tenant_slug(tenant),
@@ -156,6 +155,17 @@ def publish_proxy_unmasking(
     events.publish_soon(build)
 
 
+def _by_kind(restored: Mapping[str, int]) -> tuple[dict[str, int], int]:
+    by_kind: dict[str, int] = {}
+    kinds = _kinds
+    total = 0
+    for token, count in restored.items():
+        kind = kinds.get(token) or _remember_kind(token)
+        by_kind[kind] = by_kind.get(kind, 0) + count
+        total += count
+    return by_kind, total
+
+
 MAX_KINDS_REMEMBERED = 10_000
 _kinds: dict[str, str] = {}  # token -> kind, for the proxy's events: the same tokens come back
 
@@ -163,7 +173,7 @@ _kinds: dict[str, str] = {}  # token -> kind, for the proxy's events: the same t
 def _remember_kind(token: str) -> str:
     if len(_kinds) >= MAX_KINDS_REMEMBERED:
         _kinds.clear()
-    kind = _kinds[token] = _kind_of(token)
+    kind = _kinds[token] = kind_of(token)
     return kind
 
 

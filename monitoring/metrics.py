@@ -66,8 +66,10 @@ _fields: dict[tuple[str, tuple[float, ...]], tuple[list[str], str, str]] = {}
 def _histogram_fields(name: str, bounds: tuple[float, ...]) -> tuple[list[str], str, str]:
     """A histogram's field names (bucket by bisect index, sum, count), made once: the proxy notes
     a few observations per request."""
-    buckets = [f"{name}:bucket:{bound}" for bound in bounds] + [f"{name}:bucket:+Inf"]
-    fields = _fields[name, bounds] = (buckets, f"{name}:sum", f"{name}:count")
+    fields = _fields.get((name, bounds))
+    if fields is None:
+        buckets = [f"{name}:bucket:{bound}" for bound in bounds] + [f"{name}:bucket:+Inf"]
+        fields = _fields[name, bounds] = (buckets, f"{name}:sum", f"{name}:count")
     return fields
 
 
@@ -80,8 +82,12 @@ def _masking(kind: str, duration_s: float, source: str) -> dict[str, float]:
 
 
 def _event(event_type: str, published: bool) -> dict[str, float]:
+    return {_event_field(event_type, published): 1}
+
+
+def _event_field(event_type: str, published: bool) -> str:
     event_type = event_type if event_type in EVENT_TYPES else "other"
-    return {f"events:{event_type}:{'published' if published else 'failed'}": 1}
+    return f"events:{event_type}:{'published' if published else 'failed'}"
 
 
 def observe_masking(duration_s: float, source: str = "api", flush: bool = True) -> None:
@@ -142,6 +148,26 @@ async def aobserve_event(event_type: str, published: bool) -> None:
 def note_event(event_type: str, published: bool) -> None:
     _add(_event(event_type, published))
     counters.start_flushing()
+
+
+def note_events(outcomes: Iterable[tuple[str, float, str, bool]]) -> None:
+    """`note_masking` / `note_unmasking` and `note_event` for a batch of published events, as
+    (event type, duration in seconds, source, published): one addition for the batch."""
+    increments: dict[str, float] = {}
+    get = increments.get
+    for event_type, duration_s, source, published in outcomes:
+        if event_type in ("masking", "unmasking"):
+            buckets, total, count = _histogram_fields(f"{event_type}_duration:{_source(source)}", DURATION_BOUNDS_S)
+            duration_s = max(duration_s, 0.0)
+            bucket = buckets[bisect_left(DURATION_BOUNDS_S, duration_s)]
+            increments[bucket] = get(bucket, 0) + 1
+            increments[total] = get(total, 0.0) + float(duration_s)
+            increments[count] = get(count, 0) + 1
+        field = _event_field(event_type, published)
+        increments[field] = get(field, 0) + 1
+    if increments:
+        _add(increments)
+        counters.start_flushing()
 
 
 def note_redis_error(operation: str) -> None:

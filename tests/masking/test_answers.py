@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from masking import answers, events, masker, store
+from masking import answers, events, jsonbody, masker, store
 
 pytestmark = pytest.mark.django_db
 
@@ -99,9 +99,10 @@ def test_a_token_written_two_ways_is_restored_both_ways_and_counted_once_by_kind
 
 def test_what_a_worker_remembers_of_tokens_and_originals_starts_over_past_its_bound(redis_client, monkeypatch):
     monkeypatch.setattr(answers, "MAX_REMEMBERED", 1)
+    monkeypatch.setattr(jsonbody, "MAX_ESCAPED", 1)
+    masker.mask_texts([f"{EC2} in {VPC}"])
     answers._names.clear()
     answers._escaped.clear()
-    masker.mask_texts([f"{EC2} in {VPC}"])
     body = json.dumps({"text": "AWS_EC2_001 in AWS_VPC_001, AWS_EC2_001"}).encode()
 
     assert json.loads(restore(body)) == json.loads(restore(body)) == {"text": f"{EC2} in {VPC}, {EC2}"}
