@@ -137,6 +137,8 @@ class _Scanned:
         used = [tokens[text[match.start : match.end]] if mode == policy.MASK else mode for match, mode in found]
         last = self.output
         if last is not None and (last.found is found or last.found == found) and last.used == used:
+            # The same matches in a list made again (a policy reloaded): `remembered()` checks this one.
+            last.found = found
             return last
         masked, entities = _masked(text, found, tokens)
         escaped = jsonbody.escaped

@@ -18,7 +18,7 @@ A request may skip the read (`trusted()` gives the replies of the last one) only
 - it answered less than `MAPPING_EPOCH_TRUST_SECONDS` ago (default 1 s; 0 turns the skip off), which
   bounds how long a Redis that vanished without closing its connections goes unnoticed;
 - the mapping line itself is connected, and nothing is waiting unread on the watch's socket (a
-  change or the connection's end that arrived while this loop was busy: one `recv(MSG_PEEK)`).
+  change or the connection's end that arrived while this loop was busy: one `poll(2)`).
 Otherwise the read goes out as before. Only requests whose every identifier the worker remembers
 are forwarded without one: nothing unmasked is ever forwarded, as any other request runs the mask
 script, which needs Redis. A Redis that refuses `CLIENT TRACKING` (older than 6, or the command
@@ -28,7 +28,7 @@ renamed) leaves the watch off: every request reads, as before.
 import asyncio
 import itertools
 import logging
-import socket
+import select
 import weakref
 
 from django.conf import settings
@@ -65,7 +65,7 @@ class Watch:
         self.known: list | None = None  # the last trusted read's replies (epoch, keys version)
         self.known_generation: tuple = ()
         self.line: Line | None = None
-        self.fd, self.family = -1, socket.AF_INET
+        self.poller: select.poll | None = None  # the subscribed connection's socket, polled by `_quiet`
         self.known_until = 0.0
 
     def trusted(self, loop: asyncio.AbstractEventLoop) -> list | None:
@@ -88,18 +88,10 @@ class Watch:
 
     def _quiet(self) -> bool:
         """Nothing unread on the watch's socket: no change pushed and no end of connection that this
-        loop has yet to read (Redis stopped a moment ago: its EOF may be there, not yet handled)."""
-        # Not a dup, never closed here; with all three given, making it takes no system call.
-        sock = socket.socket(self.family, socket.SOCK_STREAM, 0, self.fd)
-        try:
-            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        finally:
-            sock.detach()
-        return False  # a message, or b"" (the end of the connection)
+        loop has yet to read (Redis stopped a moment ago: its EOF may be there, not yet handled).
+        One poll(2) with no wait, on a poll object made with the connection (a tenth of the cost
+        of peeking at the socket with recv): readable, hung up or failed all mean "not quiet"."""
+        return not self.poller.poll(0)
 
     def reading(self, read: asyncio.Future, loop: asyncio.AbstractEventLoop) -> None:
         """`read` (the epoch and keys version, last two replies) went out: trust its answer if nothing
@@ -156,8 +148,8 @@ class Watch:
             self.retry_at = asyncio.get_running_loop().time() + RETRY_SECONDS
             return
         self.conn, self.failed = task.result(), False
-        sock = self.conn.transport.get_extra_info("socket")
-        self.fd, self.family = sock.fileno(), sock.family
+        self.poller = select.poll()  # the old one's socket is closed (`trusted` never gets to it)
+        self.poller.register(self.conn.transport.get_extra_info("socket").fileno(), select.POLLIN | select.POLLPRI)
         self.generation += 1  # reads started before the subscription may have missed a change
 
     def _pushed(self, message: list) -> None:

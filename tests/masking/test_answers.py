@@ -107,3 +107,61 @@ def test_what_a_worker_remembers_of_tokens_and_originals_starts_over_past_its_bo
 
     assert json.loads(restore(body)) == json.loads(restore(body)) == {"text": f"{EC2} in {VPC}, {EC2}"}
     assert len(answers._names) == len(answers._escaped) == 1
+
+
+# --- restored from the request's own tokens (MaskResult.restore) ---------------------------------------
+
+
+def restore_for(body: bytes, request: dict[bytes, bytes]) -> bytes | None:
+    async def run():
+        restored = await answers.arestore(body, "default", "req-1", request)
+        await events.drain()
+        return restored
+
+    return asyncio.run(run())
+
+
+def unmasking_events(redis_client, body: bytes, request: dict[bytes, bytes] | None) -> tuple[bytes, dict]:
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(events.CHANNELS[events.UNMASKING])
+    pubsub.get_message(timeout=1)
+    restored = restore_for(body, request) if request is not None else restore(body, "req-1")
+    event = json.loads(pubsub.get_message(timeout=5)["data"])
+    pubsub.close()
+    return restored, {name: event[name] for name in ("counts_by_kind", "total", "unresolved", "bytes", "request_id")}
+
+
+def test_an_answer_naming_only_the_requests_tokens_is_restored_from_them_without_a_lookup(redis_client, monkeypatch):
+    masked = masker.mask_texts([f"{EC2} in {VPC}"])
+    quoted = store.get_or_create_tokens([("EC2", 'i-"quoted"\\path')]).tokens[0]
+    request = {**masked.restore, quoted.encode(): jsonbody.escaped['i-"quoted"\\path']}
+    text = f"{masked.texts[0]}, {quoted} and AWS_EC2_001"
+    body = json.dumps({"content": [{"type": "text", "text": text}]}).encode()
+    expected, expected_event = unmasking_events(redis_client, body, None)
+
+    async def no_lookup(*args):
+        raise AssertionError("a token was looked up")
+
+    monkeypatch.setattr(answers, "alookup_originals", no_lookup)
+    restored, event = unmasking_events(redis_client, body, request)
+
+    assert restored == expected
+    assert json.loads(restored)["content"][0]["text"] == f'{EC2} in {VPC}, i-"quoted"\\path and {EC2}'
+    assert event == expected_event == {
+        "counts_by_kind": {"ec2_instance": 3, "vpc": 1},
+        "total": 4,
+        "unresolved": 0,
+        "bytes": len(body),
+        "request_id": "req-1",
+    }
+
+
+def test_an_answer_that_names_a_token_the_request_did_not_is_restored_by_lookup(redis_client):
+    request = masker.mask_texts([EC2]).restore
+    masker.mask_texts([VPC])  # known to the tenant, but not named by this request
+    body = json.dumps({"text": "AWS_EC2_001 in AWS_VPC_001, not AWS_VPC_404"}).encode()
+
+    restored, event = unmasking_events(redis_client, body, request)
+
+    assert json.loads(restored) == {"text": f"{EC2} in {VPC}, not AWS_VPC_404"}
+    assert (event["counts_by_kind"], event["unresolved"]) == ({"ec2_instance": 1, "vpc": 1}, 1)

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import time
 
@@ -218,3 +219,98 @@ def test_a_remembered_text_gets_the_tokens_its_identifiers_have_now(redis_client
 
     assert token not in second
     assert unmasker.unmask_texts([second]).texts == [PROMPT]
+
+
+# --- a request masked from its texts' remembered outputs ----------------------------------------------
+
+
+def test_the_mapping_cache_moves_its_version_when_an_original_may_have_another_token():
+    remembered = MappingCache()
+    remembered.remember("default", ["i-1"], ["AWS_EC2_001"], ttl_seconds=3600)
+    version = remembered.version
+
+    remembered.remember("default", ["i-1", "i-2"], ["AWS_EC2_001", "AWS_EC2_002"], ttl_seconds=3600)
+    assert remembered.version == version  # refreshed or added: what was masked stays right
+    remembered.remember("default", ["i-1"], ["AWS_EC2_003"], ttl_seconds=3600)
+    assert remembered.version == version + 1
+    remembered.use_epoch(b"another")
+    assert remembered.version == version + 2
+
+
+def test_tokens_until_says_until_when_the_oldest_of_them_may_be_used(monkeypatch):
+    remembered = MappingCache()
+    now = time.monotonic()
+    monkeypatch.setattr(cache.time, "monotonic", lambda: now)
+    remembered.remember("default", ["i-1"], ["AWS_EC2_001"], ttl_seconds=10)
+    remembered.remember("default", ["i-2"], ["AWS_EC2_002"], ttl_seconds=3600)
+
+    assert remembered.tokens_until("default", ["i-2", "i-1"]) == (["AWS_EC2_002", "AWS_EC2_001"], now + 5)
+    assert remembered.tokens_until("default", ["i-3"]) is None
+
+
+def amask(texts: list[str], tenant: str = "default") -> masker.MaskResult:
+    return asyncio.run(masker.amask_texts(texts, tenant, source="proxy"))
+
+
+def no_lookups(monkeypatch) -> None:
+    """Fail the test if masking looks any identifier up, in the worker's memory or in Redis."""
+
+    def looked_up(*args):
+        raise AssertionError("an identifier was looked up")
+
+    monkeypatch.setattr(cache.mappings, "tokens_until", looked_up)
+    monkeypatch.setattr(masker.store, "aget_or_create_tokens", looked_up)
+
+
+def test_a_request_whose_texts_are_remembered_is_masked_without_looking_any_identifier_up(
+    redis_client, monkeypatch
+):
+    first = amask([PROMPT, "short, nothing to mask"])
+    no_lookups(monkeypatch)
+
+    again = amask([PROMPT, "short, nothing to mask"])
+
+    assert again.texts == first.texts and again.entities == first.entities
+    assert again.counts_by_kind == first.counts_by_kind and again.new_mappings == 0
+    assert again.restore == first.restore
+
+
+def test_a_remembered_request_is_masked_without_lookups_again_once_a_reloaded_policy_gave_the_same_matches(
+    redis_client, monkeypatch
+):
+    first = amask([PROMPT])
+    policy.forget()  # a new snapshot: the text's matches are planned again, in new lists
+    amask([PROMPT])
+    no_lookups(monkeypatch)
+
+    assert amask([PROMPT]).texts == first.texts
+
+
+def test_a_remembered_text_is_masked_again_once_a_mapping_it_used_is_due_for_a_refresh(redis_client, monkeypatch):
+    first = amask([PROMPT])
+    now = time.monotonic()
+    monkeypatch.setattr(cache.time, "monotonic", lambda: now + cache.MAPPING_CACHE_SECONDS + 1)
+    monkeypatch.setattr(masker.time, "monotonic", lambda: now + cache.MAPPING_CACHE_SECONDS + 1)
+    before = script_runs(redis_client)
+
+    assert amask([PROMPT]).texts == first.texts
+    assert script_runs(redis_client) == before + 1  # the store refreshed the mappings' TTL
+
+
+def test_a_remembered_text_is_not_reused_for_another_tenant(redis_client, monkeypatch):
+    from masking.models import Tenant
+
+    Tenant.objects.create(slug="globex", name="Globex")
+    amask([PROMPT])
+    before = script_runs(redis_client)
+
+    other = amask([PROMPT], "globex")
+
+    assert script_runs(redis_client) == before + 1  # globex's own mappings, from the store
+    assert unmasker.unmask_texts(other.texts, "globex").texts == [PROMPT]
+
+
+def test_the_restore_map_holds_each_token_of_the_request_as_written_and_its_original_json_escaped(redis_client):
+    result = amask([f"{EC2} next to {EC2}", "nothing here"])
+
+    assert result.restore == {result.entities[0][0].token.encode(): EC2.encode()}

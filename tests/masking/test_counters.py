@@ -61,3 +61,42 @@ def test_after_a_failure_writes_wait_instead_of_hitting_redis_on_every_call(redi
     counters.add(KEY, {"requests": 1})
     assert counters.flush() is True  # held back: nothing taken yet
     assert stored(redis_client) == {}
+
+
+def test_fixed_increments_are_written_as_many_times_as_they_were_added(redis_client):
+    fixed = counters.Fixed({"requests": 1, "status:200": 1})
+    for _ in range(3):
+        counters.add_fixed((KEY, "aws:test:other"), fixed)
+    counters.add(KEY, {"requests": 1, "latency_ms_sum": 0.5})
+
+    assert counters.flush() is True
+    assert stored(redis_client) == {"requests": "4", "status:200": "3", "latency_ms_sum": "0.5"}
+    assert stored(redis_client, "aws:test:other") == {"requests": "3", "status:200": "3"}
+
+
+def test_a_failed_write_keeps_fixed_increments_too(redis_server, redis_client, monkeypatch):
+    monkeypatch.setattr(counters, "RETRY_AFTER_FAILURE_S", 0)
+    counters.add_fixed((KEY,), counters.Fixed({"requests": 2}))
+    redis_server.stop()
+    assert counters.flush() is False
+    redis_server.start()
+    from masking.connection import reset_clients
+
+    reset_clients()
+    counters.add_fixed((KEY,), counters.Fixed({"requests": 2}))
+    assert counters.flush() is True
+    assert stored(redis_client) == {"requests": "4"}
+
+
+def test_a_request_counted_in_memory_is_written_as_record_request_writes_it(redis_client):
+    store.record_request(502, 42.0, upstream_error=True)
+    written = stored(redis_client, store.COUNTS_KEY)
+    redis_client.delete(store.COUNTS_KEY)
+
+    async def run():
+        store.count_request(502, 42.0, upstream_error=True)
+
+    asyncio.run(run())
+
+    assert stored(redis_client, store.COUNTS_KEY) == written
+    assert written["upstream_errors"] == "1" and written["latency_bucket:50"] == "1"

@@ -144,6 +144,32 @@ def test_the_async_variants_record_the_same_way(redis_client):
     assert stored[b"events:unmasking:published"] == b"1"
 
 
+def test_a_batch_of_published_events_is_noted_as_each_of_them_would_be(redis_client):
+    batch = [("masking", 0.003, "proxy", True), ("unmasking", 0.0004, "proxy", True)]
+    batch += [("masking", 0.02, "i-0123456789abcdef0", False), ("alert", 0.0, "proxy", True)]
+
+    async def each():
+        for event_type, duration_s, source, published in batch:
+            if event_type == "masking":
+                metrics.note_masking(duration_s, source)
+            elif event_type == "unmasking":
+                metrics.note_unmasking(duration_s, source)
+            metrics.note_event(event_type, published)
+
+    async def together():
+        metrics.note_events(batch)
+
+    asyncio.run(each())  # the loop writes what it noted as it shuts down
+    one_by_one = redis_client.hgetall(metrics.METRICS_KEY)
+    redis_client.delete(metrics.METRICS_KEY)
+    asyncio.run(together())
+
+    assert redis_client.hgetall(metrics.METRICS_KEY) == one_by_one
+    assert one_by_one[b"masking_duration:proxy:bucket:0.005"] == b"1"
+    assert one_by_one[b"masking_duration:other:count"] == b"1"
+    assert one_by_one[b"events:masking:failed"] == b"1" and one_by_one[b"events:alert:published"] == b"1"
+
+
 @pytest.mark.django_db
 def test_labels_are_bounded_and_never_carry_what_callers_pass_in(client, redis_client):
     record_store_traffic(redis_client)
