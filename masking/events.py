@@ -106,8 +106,6 @@ def _observe(event: dict, published: bool) -> None:
     metrics.observe_event(event["event_type"], published)
 
 
-
-
 def _json(event: dict) -> str:
     # orjson: ten times the standard encoder's speed, same compact output (events hold no NaN).
     return orjson.dumps(event).decode()

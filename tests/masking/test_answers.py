@@ -147,13 +147,17 @@ def test_an_answer_naming_only_the_requests_tokens_is_restored_from_them_without
 
     assert restored == expected
     assert json.loads(restored)["content"][0]["text"] == f'{EC2} in {VPC}, i-"quoted"\\path and {EC2}'
-    assert event == expected_event == {
-        "counts_by_kind": {"ec2_instance": 3, "vpc": 1},
-        "total": 4,
-        "unresolved": 0,
-        "bytes": len(body),
-        "request_id": "req-1",
-    }
+    assert (
+        event
+        == expected_event
+        == {
+            "counts_by_kind": {"ec2_instance": 3, "vpc": 1},
+            "total": 4,
+            "unresolved": 0,
+            "bytes": len(body),
+            "request_id": "req-1",
+        }
+    )
 
 
 def test_an_answer_that_names_a_token_the_request_did_not_is_restored_by_lookup(redis_client):

@@ -262,9 +262,7 @@ def no_lookups(monkeypatch) -> None:
     monkeypatch.setattr(masker.store, "aget_or_create_tokens", looked_up)
 
 
-def test_a_request_whose_texts_are_remembered_is_masked_without_looking_any_identifier_up(
-    redis_client, monkeypatch
-):
+def test_a_request_whose_texts_are_remembered_is_masked_without_looking_any_identifier_up(redis_client, monkeypatch):
     first = amask([PROMPT, "short, nothing to mask"])
     no_lookups(monkeypatch)
 
