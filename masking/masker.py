@@ -46,7 +46,7 @@ class MaskResult:
 class _MaskPlan:
     texts: list[str]
     found: list[list[tuple[Match, str]]]  # per text: (match, mode), mode "mask" or "redact"
-    counts: Counter = field(default_factory=Counter)
+    counts: dict[str, int] = field(default_factory=dict)  # kind -> matches kept, in every text
     scanned: list["_Scanned"] = field(default_factory=list)  # per text
     # Where `prefixes` comes from, in order: a text's (original, prefix) pairs, or a pass's
     # (text, matches, kind) whose matches of that kind it added. Read only if needed: a request
@@ -211,7 +211,9 @@ def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
     for text, scanned in zip(texts, plan.scanned, strict=True):
         text_plan = scanned.plan_for(text, modes)
         plan.found.append(text_plan.kept)
-        plan.counts.update(text_plan.counts)
+        counts = plan.counts
+        for kind, n in text_plan.counts.items():
+            counts[kind] = counts.get(kind, 0) + n
         if text_plan.prefixes:
             plan.sources.append((text_plan.prefixes,))
         accounts |= text_plan.accounts
@@ -238,7 +240,7 @@ def _add_found(plan: _MaskPlan, index: int, found: list[tuple[Match, str]], kind
     if found is kept:
         return
     plan.found[index] = found
-    plan.counts[kind] += len(found) - len(kept)
+    plan.counts[kind] = plan.counts.get(kind, 0) + len(found) - len(kept)
     if mode == policy.MASK:
         plan.sources.append((plan.texts[index], found, kind))
 

@@ -11,8 +11,7 @@ import logging
 import secrets
 import time
 from bisect import bisect_left
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -151,14 +150,24 @@ def failure_reason(exc: BaseException) -> str:
     return f"redis error ({type(exc).__name__})"
 
 
-@contextmanager
-def fail_closed(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
+class fail_closed:  # noqa: N801 - used as `with fail_closed("mask"):`, as the contextmanager it was
+    """A Redis error inside becomes MaskingUnavailable (logged, counted). A class rather than a
+    @contextmanager: every masked request enters one, and a generator costs several times more."""
+
+    __slots__ = ("operation",)
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        if not isinstance(exc, (RedisError, OSError)):
+            return False
         reason = failure_reason(exc)
-        logger.warning("%s unavailable: %s", operation, reason)
-        metrics.note_redis_error(operation)
+        logger.warning("%s unavailable: %s", self.operation, reason)
+        metrics.note_redis_error(self.operation)
         # `from None`: the Redis error text may quote a key, which holds an original.
         raise MaskingUnavailable(reason) from None
 

@@ -136,7 +136,7 @@ def publish_proxy_unmasking(
 
     def build() -> events.Built:
         if counted is not None:
-            by_kind = dict(counted())
+            by_kind = counted()  # build_event copies it
             total = sum(by_kind.values())
         else:
             by_kind, total = _by_kind(restored)
