@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import traceback
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ from masking.payload import read_slots, request_slots, response_slots, write_slo
 from masking.ratelimit import RateLimited, acheck
 from masking.store import MaskingUnavailable, TenantRef, count_request, tenant_slug
 from masking.streaming import StreamRestorer, TokenCache
-from masking.unmasker import alookup_originals, aunmask_texts, publish_proxy_unmasking
+from masking.unmasker import alookup_originals, aunmask_texts, kind_of, publish_proxy_unmasking
 from masking.upstream import UpstreamError
 from monitoring.metrics import note_upstream
 
@@ -320,13 +321,15 @@ class _Call:
             if restorer and (out := await restorer.finish()):
                 yield out
             if restorer:
+                restored = self.cache.restored  # counted by kind when the event is built
                 publish_proxy_unmasking(
-                    self.cache.restored_counts,
+                    None,
                     self.cache.unresolved_count,
                     self.tenant,
                     self.request_id,
                     streamed_at,
                     relayed,
+                    lambda: Counter(map(kind_of, restored)),
                 )
         except (httpx.HTTPError, MaskingUnavailable) as exc:
             # The status line is gone already: tell the client the way the Claude API does mid-stream.

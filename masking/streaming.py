@@ -60,10 +60,15 @@ class TokenCache:
     def __init__(self, lookup: Lookup) -> None:
         self._lookup = lookup
         self.known: dict[str, str | None] = {}
-        self.restored_counts: Counter[str] = Counter()  # occurrences restored, by token
+        self.restored: list[str] = []  # each occurrence restored, in order (`restored_counts`)
         self.unresolved_count = 0  # occurrences left as they are
         self._escaped: dict[str, str] = {}  # originals as they are written inside a JSON string
         self.missing: list[str] = []  # the tokens restore_known found not known, last time it did
+
+    @property
+    def restored_counts(self) -> Counter[str]:
+        """Occurrences restored, by token."""
+        return Counter(self.restored)
 
     async def originals(self, tokens: list[str]) -> dict[str, str | None]:
         missing = [t for t in dict.fromkeys(tokens) if t not in self.known]
@@ -87,22 +92,28 @@ class TokenCache:
             return text
         parts[0], parts[-1] = parts[0][len(before) :], parts[-1][: len(parts[-1]) - len(after)]
         tokens = [canonical(token) for token in parts[1::2]] if "\\" in text else parts[1::2]
-        originals = self.known
-        if not all(map(originals.__contains__, tokens)):
+        try:
+            originals = list(map(self.known.__getitem__, tokens))
+        except KeyError:
             self.missing = tokens
             return None
-        for at, token in enumerate(tokens, 1):
-            original = originals[token]
-            if original is None:
-                self.unresolved_count += 1
-                continue
-            self.restored_counts[token] += 1
-            if json_escaped:
-                if original not in self._escaped:
-                    self._escaped[original] = json.dumps(original, ensure_ascii=False)[1:-1]
-                original = self._escaped[original]
-            parts[2 * at - 1] = original
+        if json_escaped:
+            originals = [original if original is None else self._json_escaped(original) for original in originals]
+        if None in originals:  # unknown to the store: left as written
+            self.unresolved_count += originals.count(None)
+            pairs = list(zip(parts[1::2], tokens, originals, strict=True))
+            self.restored += [token for _, token, original in pairs if original is not None]
+            originals = [written if original is None else original for written, _, original in pairs]
+        else:  # the usual delta: every token restored
+            self.restored += tokens
+        parts[1::2] = originals
         return "".join(parts)
+
+    def _json_escaped(self, original: str) -> str:
+        escaped = self._escaped.get(original)
+        if escaped is None:
+            escaped = self._escaped[original] = json.dumps(original, ensure_ascii=False)[1:-1]
+        return escaped
 
     async def restore(self, text: str, json_escaped: bool = False, before: str = "", after: str = "") -> str:
         """`restore_known`, the tokens not known yet looked up first (one store round trip)."""

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from masking import cache, proxy, redisline, store
+from masking import cache, policy, proxy, redisline, store
 from masking.models import ApiClient, Tenant
 from masking.proxy import REQUEST_ID_HEADER
 from masking.store import alookup_originals
@@ -458,3 +458,22 @@ def test_a_streamed_answer_publishes_one_unmasking_event_with_its_counts(gateway
     assert_no_original(json.dumps(event).encode())
     assert pubsub.get_message(timeout=0.5) is None  # one event per answer
     pubsub.close()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_the_unmasking_event_counts_by_kind_what_the_masking_event_counted_and_the_echo_restored(
+    gateway, upstream, api_key, redis_client, stream
+):
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe("aws-masker:events:masking", "aws-masker:events:unmasking")
+    pubsub.get_message(timeout=1), pubsub.get_message(timeout=1)  # the subscription confirmations
+
+    gateway.post("/v1/messages", json=message(PROMPT, stream=stream), headers=headers(api_key))
+
+    published = [json.loads(pubsub.get_message(timeout=5)["data"]) for _ in range(2)]
+    pubsub.close()
+    masking, unmasking = sorted(published, key=lambda event: event["event_type"] != "masking")
+    redacted = {kind for kind, mode in policy.effective_modes("default").items() if mode == policy.REDACT}
+    expected = {kind: n for kind, n in masking["counts_by_kind"].items() if kind not in redacted}
+    assert unmasking["counts_by_kind"] == expected and unmasking["total"] == sum(expected.values())
+    assert unmasking["unresolved"] == 0 and unmasking["request_id"] == masking["request_id"]

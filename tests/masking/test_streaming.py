@@ -332,6 +332,16 @@ def test_restored_and_unresolved_counts_are_kept_on_the_fast_path_too():
     assert cache.unresolved_count == 1
 
 
+def test_a_json_escaped_text_gets_its_originals_escaped_and_its_unknown_tokens_exactly_as_written():
+    cache = TokenCache(dict_lookup({}))
+    cache.known.update({"AWS_EC2_001": 'i-"quoted"\\path', "AWS_EC2_999": None})
+
+    restored = cache.restore_known('{"a": "AWS\\\\_EC2\\\\_001", "b": "AWS\\\\_EC2\\\\_999"}', json_escaped=True)
+
+    assert json.loads(restored) == {"a": 'i-"quoted"\\path', "b": "AWS\\_EC2\\_999"}
+    assert (cache.restored_counts, cache.unresolved_count) == ({"AWS_EC2_001": 1}, 1)
+
+
 def test_an_unfinished_last_event_is_relayed_and_a_held_tail_still_follows_it():
     mapping = {"AWS_EC2_001": "i-0123456789abcdef0"}
     raw = compact_delta(0, "see AWS_EC2_001") + b": the upstream stopped here"
