@@ -3,7 +3,7 @@
 portals, log delivery prefixes, Organizations account objects. Each is masked now, on both backends,
 and what only looks like one is left alone."""
 
-import time
+from collections import Counter
 
 import pytest
 
@@ -134,21 +134,23 @@ def test_a_credentials_line_too_short_for_a_secret_keeps_its_other_fields(backen
 
 
 @pytest.mark.parametrize(
-    ("unit", "head"),
+    ("unit", "head", "expected"),
     [
-        ("123456789012\t", "SECURITYGROUPS\t"),
-        ("x" * 40 + "\t", "CREDENTIALS\tASIAIOSFODNN7EXAMPLE\t2024\t"),
-        ("a-", "https://"),
-        ("AWSLogs/", ""),
-        ("|  ", "OwnerId  "),
-        ('"Id": "123456789012", ', ""),
+        ("123456789012\t", "SECURITYGROUPS\t", {"account_id": 1}),
+        (
+            "x" * 40 + "\t",
+            "CREDENTIALS\tASIAIOSFODNN7EXAMPLE\t2024\t",
+            {"access_key_id": 1, "secret_access_key": 1, "session_token": 1},
+        ),
+        ("a-", "https://", {}),
+        ("AWSLogs/", "", {}),
+        ("|  ", "OwnerId  ", {}),
+        ('"Id": "123456789012", ', "", {}),
     ],
 )
-def test_hostile_inputs_for_the_new_rules_stay_linear(backend, unit, head):
+def test_hostile_inputs_for_the_new_rules_are_scanned_to_the_end_with_the_right_answer(backend, unit, head, expected):
     text = head + unit * ((200_000 - len(head)) // len(unit))
-    started = time.process_time()
-    engine.scan(text, backend=backend)
-    assert time.process_time() - started < 2.0
+    assert Counter(match.kind for match in engine.scan(text, backend=backend)) == expected
 
 
 def test_both_backends_agree_on_generated_cli_records():
