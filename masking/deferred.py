@@ -78,3 +78,10 @@ def run_now() -> None:
 def pending() -> int:
     queue = _queues.get(asyncio.get_running_loop())
     return len(queue.calls) if queue is not None else 0
+
+
+def retrieved(task: asyncio.Future) -> None:
+    """A done callback for a task whose error nobody may await: its exception counts as retrieved,
+    so asyncio never logs "exception was never retrieved" (the error is raised where it is awaited)."""
+    if not task.cancelled():
+        task.exception()

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from masking import cache, events, jsonbody, policy, repeats, store
+from masking import cache, deferred, events, jsonbody, policy, repeats, store
 from masking.engine import Match, scan
 from masking.models import DEFAULT_TENANT
 from masking.tokens import redaction_marker
@@ -380,7 +380,7 @@ async def start_epoch_read() -> asyncio.Future:
     watch.reading(read, loop)
     if queued:
         read.add_done_callback(functools.partial(_settle_queued, queued))
-    read.add_done_callback(_retrieved)  # its error is raised by amask_texts, unless nothing awaits it
+    read.add_done_callback(deferred.retrieved)  # its error is raised by amask_texts, unless nothing awaits it
     if isinstance(read, asyncio.Task):
         await asyncio.sleep(0)  # the line connects first: let that start now
     return read
@@ -437,11 +437,6 @@ async def amask_texts(
     result = _apply_masking(plan, stored, slug, until)
     await events.aobserve_published(event, stored.event_published, time.perf_counter() - started)
     return result
-
-
-def _retrieved(task: asyncio.Task) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 # --- JSON documents: every string value, keys untouched ----------------------------------------------

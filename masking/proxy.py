@@ -267,7 +267,7 @@ class _Call:
                 self.cache.known.update(remembered)
             else:
                 self.prefetched = asyncio.create_task(self.cache.originals(tokens))
-                self.prefetched.add_done_callback(_retrieved)  # unused when the upstream fails: never "never retrieved"
+                self.prefetched.add_done_callback(deferred.retrieved)  # unused when the upstream fails
         return jsonbody.dump(payload, finite)
 
     async def _lookup(self, tokens: list[str]) -> dict[str, str]:
@@ -372,11 +372,6 @@ def _log_failure(exc: Exception, request_id: str) -> None:
     # The message may quote the payload: log where it failed, never what it said.
     where = "".join(traceback.format_tb(exc.__traceback__))
     logger.error("proxy failed: %s (request %s)\n%s", type(exc).__name__, request_id, where)
-
-
-def _retrieved(task: asyncio.Task) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _authenticate_fresh(key: str) -> ApiClient | None:
