@@ -1,0 +1,219 @@
+/* masking._restore: a JSON answer's tokens replaced in its bytes, in one pass (masking/answers.py).
+
+   restore(body: bytes, table: dict) -> (bytes, list) | None
+
+   The tokens of `body` (a JSON text) as `tokens.split_json_tokens` finds them, each replaced by
+   table[token] (the request's own tokens, as written -> the original as it stands between the quotes
+   of a JSON string); also the tokens found, in order. None whenever the bytes alone do not settle it
+   the way the usual answer does, and the caller takes the general path: a `\u00[2-7]` escape
+   anywhere (it could spell a token), a `\u` escape right before a token, an escaped underscore in
+   one, or a token the table does not hold. So wherever this returns, it returns what the Python
+   path would (tests/masking/test_answers_native.py checks both on generated answers).
+
+   The grammar is tokens.py's, read left to right without going back, as its possessive regex
+   does: "AWS", one to four "_" + [A-Z][A-Z0-9]{0,11}, "_" + [0-9]{3,12}, and no word character
+   after it. Before it, no word character, unless that character is the letter of a JSON escape
+   (\n, \t, ...): the run of backslashes before the letter is odd. Linear in the body: memmem finds
+   each "AWS", and a token reads at most TOKEN_MAX_LEN bytes and the few before it. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define MAX_SEGMENTS 4
+#define MAX_SEGMENT 12
+#define MIN_DIGITS 3
+#define MAX_DIGITS 12
+
+static int is_word(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+enum { NO_TOKEN = 0, TOKEN = 1, UNSURE = -1 };
+
+/* Whether the "AWS" at `at` may start a token, going by what stands before it. */
+static int left_boundary(const unsigned char *s, Py_ssize_t at) {
+    if (at == 0 || !is_word(s[at - 1]))
+        return TOKEN;
+    unsigned char letter = s[at - 1];
+    if (at >= 2 && s[at - 2] == '\\' && strchr("bfnrt", letter) != NULL) {
+        Py_ssize_t run = 0;
+        while (at - 2 - run >= 0 && s[at - 2 - run] == '\\')
+            run++;
+        return run % 2 ? TOKEN : NO_TOKEN; /* odd: an escape (a control character), even: a letter */
+    }
+    if (at >= 6 && s[at - 6] == '\\' && s[at - 5] == 'u')
+        return UNSURE; /* a \u escape, or four characters that only look like one */
+    return NO_TOKEN;
+}
+
+/* Whether an escaped underscore starts at `i`: "\\_" or "\\\\_" in the JSON (Markdown's escape, escaped). */
+static int escaped_underscore(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) {
+    if (i + 2 < n && s[i] == '\\' && s[i + 1] == '\\' && s[i + 2] == '_')
+        return 1;
+    return i + 4 < n && memcmp(s + i, "\\\\\\\\_", 5) == 0;
+}
+
+/* The end of the token whose "AWS" is at `at`; *verdict NO_TOKEN (none there), TOKEN, or UNSURE
+   (an escaped underscore: tokens.py reads those). */
+static Py_ssize_t token_end(const unsigned char *s, Py_ssize_t n, Py_ssize_t at, int *verdict) {
+    Py_ssize_t i = at + 3;
+    int segments = 0;
+    *verdict = NO_TOKEN;
+    while (segments < MAX_SEGMENTS) {
+        if (escaped_underscore(s, n, i)) {
+            *verdict = UNSURE;
+            return 0;
+        }
+        if (i + 1 >= n || s[i] != '_' || !is_upper(s[i + 1]))
+            break; /* this segment fails; those before it stand */
+        Py_ssize_t j = i + 2, stop = i + 1 + MAX_SEGMENT;
+        while (j < n && j < stop && (is_upper(s[j]) || is_digit(s[j])))
+            j++;
+        i = j;
+        segments++;
+    }
+    if (segments == 0)
+        return 0;
+    if (escaped_underscore(s, n, i)) {
+        *verdict = UNSURE;
+        return 0;
+    }
+    if (i >= n || s[i] != '_')
+        return 0;
+    Py_ssize_t j = i + 1, stop = i + 1 + MAX_DIGITS;
+    while (j < n && j < stop && is_digit(s[j]))
+        j++;
+    if (j - (i + 1) < MIN_DIGITS || (j < n && is_word(s[j])))
+        return 0;
+    *verdict = TOKEN;
+    return j;
+}
+
+/* Whether `s` holds a \u escape of a printable ASCII character (\u0020-\u007f): it could spell a token. */
+static int has_ascii_escape(const unsigned char *s, Py_ssize_t n) {
+    const unsigned char *p = s, *end = s + n;
+    while ((p = memmem(p, end - p, "\\u00", 4)) != NULL) {
+        if (p + 4 < end && p[4] >= '2' && p[4] <= '7')
+            return 1;
+        p += 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    Py_ssize_t start, end;
+    PyObject *original; /* borrowed from the table */
+} Replacement;
+
+static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "restore(body: bytes, table: dict)");
+        return NULL;
+    }
+    PyObject *body = args[0], *table = args[1];
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(body);
+    Py_ssize_t n = PyBytes_GET_SIZE(body);
+    if (has_ascii_escape(s, n))
+        Py_RETURN_NONE;
+
+    PyObject *found = PyList_New(0);
+    if (found == NULL)
+        return NULL;
+    Replacement *replacements = NULL;
+    Py_ssize_t count = 0, capacity = 0, size = n;
+    Py_ssize_t pos = 0;
+    const unsigned char *hit;
+    while (pos < n && (hit = memmem(s + pos, n - pos, "AWS", 3)) != NULL) {
+        Py_ssize_t at = hit - s;
+        int verdict = left_boundary(s, at);
+        Py_ssize_t end = 0;
+        if (verdict == TOKEN)
+            end = token_end(s, n, at, &verdict);
+        if (verdict == UNSURE)
+            goto unsure;
+        if (verdict == NO_TOKEN) {
+            pos = at + 1;
+            continue;
+        }
+        PyObject *token = PyBytes_FromStringAndSize((const char *)s + at, end - at);
+        if (token == NULL)
+            goto error;
+        PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed */
+        if (original == NULL || !PyBytes_Check(original)) {
+            Py_DECREF(token);
+            if (PyErr_Occurred())
+                goto error;
+            goto unsure; /* not one of the request's tokens: looked up by the caller */
+        }
+        int appended = PyList_Append(found, token);
+        Py_DECREF(token);
+        if (appended < 0)
+            goto error;
+        if (count == capacity) {
+            capacity = capacity ? 2 * capacity : 64;
+            Replacement *grown = PyMem_Realloc(replacements, capacity * sizeof(Replacement));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto error;
+            }
+            replacements = grown;
+        }
+        replacements[count++] = (Replacement){at, end, original};
+        size += PyBytes_GET_SIZE(original) - (end - at);
+        pos = end;
+    }
+
+    PyObject *restored;
+    if (count == 0) {
+        restored = Py_NewRef(body);
+    } else {
+        restored = PyBytes_FromStringAndSize(NULL, size);
+        if (restored == NULL)
+            goto error;
+        char *out = PyBytes_AS_STRING(restored);
+        Py_ssize_t copied = 0;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            Replacement *r = &replacements[k];
+            memcpy(out, s + copied, r->start - copied);
+            out += r->start - copied;
+            Py_ssize_t length = PyBytes_GET_SIZE(r->original);
+            memcpy(out, PyBytes_AS_STRING(r->original), length);
+            out += length;
+            copied = r->end;
+        }
+        memcpy(out, s + copied, n - copied);
+    }
+    PyMem_Free(replacements);
+    PyObject *result = PyTuple_Pack(2, restored, found);
+    Py_DECREF(restored);
+    Py_DECREF(found);
+    return result;
+
+unsure:
+    PyMem_Free(replacements);
+    Py_DECREF(found);
+    Py_RETURN_NONE;
+error:
+    PyMem_Free(replacements);
+    Py_DECREF(found);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"restore", (PyCFunction)(void (*)(void))restore, METH_FASTCALL,
+     "restore(body, table) -> (restored body, tokens found) | None: see masking/_restore.c."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "masking._restore",
+    .m_size = 0,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__restore(void) { return PyModule_Create(&module); }

@@ -1,0 +1,121 @@
+"""The C pass that restores a JSON answer from the request's tokens (masking/_restore.c) gives what
+the Python pass gives (masking.answers.restore_from_python), wherever it answers at all."""
+
+import random
+import shutil
+
+import pytest
+
+from masking import answers
+
+native = pytest.mark.skipif(answers._native_restore is None, reason="masking._restore is not built")
+
+TABLE = {
+    b"AWS_EC2_001": b"i-0123456789abcdef0",
+    b"AWS_VPC_002": b"vpc-0a1b2c3d4e5f67890",
+    b"AWS_S3_BUCKET_003": b'my\\"odd\\\\bucket',
+    b"AWS_IAM_ROLE_ARN_004": "arn:aws:iam::123456789012:role/ünïcödé".encode(),
+}
+# Pieces that meet at every boundary the grammar cares about: tokens known and unknown, near-tokens,
+# JSON escapes before and inside tokens (control letters, \u escapes, escaped backslashes and
+# underscores), word characters, non-ASCII text, quotes.
+PIECES = [
+    *(token.decode() for token in TABLE),
+    "AWS_EC2_999",
+    "AWS_REGION",
+    "AWS",
+    "AWS_",
+    "AWS_EC2_",
+    "AWS_EC2_12",
+    "AWS_EC2_0012345678901",
+    "AWS_A_B_C_D_E_001",
+    "AWS_ABCDEFGHIJKLM_001",
+    "AWS_EC2_001A",
+    "AWS\\\\_EC2\\\\_001",
+    "AWS\\\\\\\\_VPC\\\\\\\\_002",
+    "AWS_EC2\\\\_001",
+    "\\n",
+    "\\\\n",
+    "\\\\\\n",
+    "\\t",
+    "\\b",
+    "\\u00e9",
+    "\\u00E9",
+    "\\u0041",
+    "\\\\u00e9",
+    "\\u12",
+    '\\"',
+    "\\\\",
+    "x",
+    "n",
+    "_",
+    "9",
+    " ",
+    "é",
+    "日本",
+    '"',
+    ":",
+]
+
+
+def generated(seed: int, count: int) -> list[bytes]:
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(count):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 12)))
+        bodies.append(('{"type":"text","text":"' + text + '"}').encode() if rng.random() < 0.7 else text.encode())
+    return bodies
+
+
+@native
+def test_the_c_pass_restores_what_the_python_pass_restores_wherever_it_answers():
+    answered = 0
+    for body in generated(seed=5, count=20_000):
+        expected = answers.restore_from_python(body, TABLE)
+        got = answers._native_restore(body, TABLE)
+        if got is not None:
+            answered += 1
+            assert expected is not None and got == expected, body
+    assert answered > 5_000  # the usual answers take the C pass
+
+
+@native
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text":"AWS_EC2_001 runs in\\nAWS_VPC_002, AWS_EC2_001."}',
+        b'{"text":"no tokens at all"}',
+        b'{"text":"AWS_REGION=eu-west-1\\nAWS_EC2_001"}',
+        "AWS_IAM_ROLE_ARN_004 and ünïcödé".encode(),
+    ],
+)
+def test_the_usual_answers_take_the_c_pass(body):
+    assert answers._native_restore(body, TABLE) is not None
+    assert answers._native_restore(body, TABLE) == answers.restore_from_python(body, TABLE)
+
+
+@native
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text":"AWS_EC2_999"}',  # not one of the request's tokens: looked up
+        b'{"text":"\\u0041WS_EC2_001"}',  # an escaped letter could spell a token
+        b'{"text":"\\u00e9AWS_EC2_001"}',  # a \\u escape right before a token
+        b'{"text":"AWS\\\\_EC2\\\\_001"}',  # a Markdown-escaped underscore
+    ],
+)
+def test_what_the_bytes_alone_do_not_settle_is_left_to_the_general_path(body):
+    assert answers._native_restore(body, TABLE) is None
+
+
+@native
+@pytest.mark.parametrize("unit", [b"AWS", b"AWS_", b"AWS_A", b"AWS_EC2_001", b"\\\\", b"\\nAWS_A_B_C_D_E"])
+def test_hostile_answers_are_read_to_the_end_with_the_right_answer(unit):
+    body = unit * (1_000_000 // len(unit))
+    assert answers._native_restore(body, TABLE) == answers.restore_from_python(body, TABLE)
+
+
+def test_the_c_pass_is_built_wherever_a_c_compiler_is():
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the Python pass is used")
+    assert answers._native_restore is not None, "run scripts/build_speedups.py (make run / make test do)"
