@@ -13,7 +13,7 @@
    The grammar is tokens.py's, read left to right without going back, as its possessive regex
    does: "AWS", one to four "_" + [A-Z][A-Z0-9]{0,11}, "_" + [0-9]{3,12}, and no word character
    after it. Before it, no word character, unless that character is the letter of a JSON escape
-   (\n, \t, ...): the run of backslashes before the letter is odd. Linear in the body: memmem finds
+   (\n, \t, ...): the run of backslashes before the letter is odd. Linear in the body: memchr finds
    each "AWS", and a token reads at most TOKEN_MAX_LEN bytes and the few before it. */
 
 #define PY_SSIZE_T_CLEAN
@@ -93,15 +93,27 @@ static Py_ssize_t token_end(const unsigned char *s, Py_ssize_t n, Py_ssize_t at,
     return j;
 }
 
-/* Whether `s` holds a \u escape of a printable ASCII character (\u0020-\u007f): it could spell a token. */
+/* Whether `s` holds a \u escape of a printable ASCII character (\u0020-\u007f): it could spell a token.
+   memchr for the backslash (vectorised, several times memmem's speed: backslashes are few). */
 static int has_ascii_escape(const unsigned char *s, Py_ssize_t n) {
     const unsigned char *p = s, *end = s + n;
-    while ((p = memmem(p, end - p, "\\u00", 4)) != NULL) {
-        if (p + 4 < end && p[4] >= '2' && p[4] <= '7')
+    while (end - p >= 5 && (p = memchr(p, '\\', end - p - 4)) != NULL) {
+        if (p[1] == 'u' && p[2] == '0' && p[3] == '0' && p[4] >= '2' && p[4] <= '7')
             return 1;
         p += 1;
     }
     return 0;
+}
+
+/* The next "AWS" in s[from:n], or NULL: memchr for the "A", then the two letters after it. */
+static const unsigned char *find_aws(const unsigned char *s, Py_ssize_t from, Py_ssize_t n) {
+    const unsigned char *p = s + from, *end = s + n;
+    while (end - p >= 3 && (p = memchr(p, 'A', end - p - 2)) != NULL) {
+        if (p[1] == 'W' && p[2] == 'S')
+            return p;
+        p += 1;
+    }
+    return NULL;
 }
 
 typedef struct {
@@ -127,7 +139,7 @@ static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
     Py_ssize_t count = 0, capacity = 0, size = n;
     Py_ssize_t pos = 0;
     const unsigned char *hit;
-    while (pos < n && (hit = memmem(s + pos, n - pos, "AWS", 3)) != NULL) {
+    while ((hit = find_aws(s, pos, n)) != NULL) {
         Py_ssize_t at = hit - s;
         int verdict = left_boundary(s, at);
         Py_ssize_t end = 0;
