@@ -1,4 +1,5 @@
-/* masking._restore: a JSON answer's tokens replaced in its bytes, in one pass (masking/answers.py).
+/* masking._restore: a JSON answer's tokens replaced in its bytes, in one pass (masking/answers.py),
+   and the plain text deltas of a stream skipped at byte speed (masking/streaming.py, at the end).
 
    restore(body: bytes, table: dict) -> (bytes, list) | None
 
@@ -215,9 +216,92 @@ error:
     return NULL;
 }
 
+/* --- streams: a run of plain text deltas (masking/streaming.py, StreamRestorer.feed) ------------- */
+
+static const char DELTA_END[] = "\"}}\n\n"; /* a delta's text, then the end of its JSON and of the event */
+#define DELTA_END_LEN 5
+
+/* Where the plain text starting at `i` ends: no quote, line end, \u escape or "AWS", and no "A" or
+   "AW" right before the closing quote (a token's start): streaming._PLAIN_TEXT, read the same way. */
+static Py_ssize_t plain_end(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) {
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\n' || c == '\r')
+            return i;
+        if (c == '\\') {
+            if (i + 1 < n && strchr("\"\\/bfnrt", s[i + 1]) != NULL && s[i + 1] != '\0') {
+                i += 2;
+                continue;
+            }
+            return i;
+        }
+        if (c == 'A') {
+            if (i + 2 < n && s[i + 1] == 'W' && s[i + 2] == 'S')
+                return i;
+            if (i + 1 < n && s[i + 1] == '"')
+                return i;
+            if (i + 2 < n && s[i + 1] == 'W' && s[i + 2] == '"')
+                return i;
+        }
+        i++;
+    }
+    return i;
+}
+
+static int at(const unsigned char *s, Py_ssize_t n, Py_ssize_t i, const char *what, Py_ssize_t length) {
+    return i + length <= n && memcmp(s + i, what, length) == 0;
+}
+
+/* plain_run(buf, start, prefix) -> (end, text_start, text_stop) | None
+
+   The deltas that can go out as they came, from `start` (just after the first one's `prefix`, the
+   framing up to its text): its plain text and end, then every following delta framed by `prefix`
+   whose text is plain, up to the first that is not. (`end` of the last one, and the span of the last
+   non-empty text, else of the first text.) None when the first one is not plain. What
+   `streaming._run_of(prefix).match(buf, start)` finds, at byte speed. */
+static PyObject *plain_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t start;
+    if (nargs != 3 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "plain_run(buf: bytes, start: int, prefix: bytes)");
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred())
+        return NULL;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const char *prefix = PyBytes_AS_STRING(args[2]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]), prefix_len = PyBytes_GET_SIZE(args[2]);
+    if (start < 0) {
+        PyErr_SetString(PyExc_ValueError, "start before buf");
+        return NULL;
+    }
+    if (start > n) /* as the regex: a match attempted past the end finds nothing */
+        Py_RETURN_NONE;
+    Py_ssize_t stop = plain_end(s, n, start);
+    if (!at(s, n, stop, DELTA_END, DELTA_END_LEN))
+        Py_RETURN_NONE;
+    Py_ssize_t text_start = start, text_stop = stop, pos = stop + DELTA_END_LEN;
+    while (at(s, n, pos, prefix, prefix_len)) {
+        Py_ssize_t text = pos + prefix_len;
+        if (at(s, n, text, DELTA_END, DELTA_END_LEN)) { /* an empty text */
+            pos = text + DELTA_END_LEN;
+            continue;
+        }
+        Py_ssize_t end = plain_end(s, n, text);
+        if (!at(s, n, end, DELTA_END, DELTA_END_LEN))
+            break;
+        text_start = text;
+        text_stop = end;
+        pos = end + DELTA_END_LEN;
+    }
+    return Py_BuildValue("(nnn)", pos, text_start, text_stop);
+}
+
 static PyMethodDef methods[] = {
     {"restore", (PyCFunction)(void (*)(void))restore, METH_FASTCALL,
      "restore(body, table) -> (restored body, tokens found) | None: see masking/_restore.c."},
+    {"plain_run", (PyCFunction)(void (*)(void))plain_run, METH_FASTCALL,
+     "plain_run(buf, start, prefix) -> (end, text_start, text_stop) | None: see masking/_restore.c."},
     {NULL, NULL, 0, NULL},
 };
 

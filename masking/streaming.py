@@ -147,6 +147,23 @@ def _run_of(prefix: bytes) -> re.Pattern:
     return re.compile(b"(%s)%s%s" % (_PLAIN_TEXT, _END, others))
 
 
+def plain_run_by_regex(buf: bytes, start: int, pattern: re.Pattern) -> tuple[int, int, int] | None:
+    """`StreamRestorer._plain_run` by the regex (`pattern` is `_run_of(prefix)`)."""
+    match = pattern.match(buf, start)
+    if match is None:
+        return None
+    text = match.span(2)
+    if text[0] < 0:
+        text = match.span(1)
+    return match.end(), text[0], text[1]
+
+
+try:  # scripts/build_speedups.py builds it (`make run`, `make test`)
+    from masking._restore import plain_run as _c_plain_run
+except ImportError:  # no C compiler where it was installed: the regex reads the same runs
+    _c_plain_run = None
+
+
 @dataclass(slots=True)
 class _Block:
     held: str = ""
@@ -179,7 +196,7 @@ class StreamRestorer:
         self._prefix: bytes | None = None
         self._prefix_index, self._prefix_kind = 0, ""
         self._head = b""  # the compact framing of such a delta, up to its text (exclusive)
-        self._run: re.Pattern | None = None  # _run_of(self._prefix)
+        self._run: re.Pattern | None = None  # _run_of(self._prefix), where the C pass is not built
 
     async def feed(self, chunk: bytes) -> bytes:
         buf = self._pending + chunk if self._pending else chunk
@@ -193,19 +210,17 @@ class StreamRestorer:
             if known:
                 # Deltas of the block seen last, in the upstream's own framing, one after the other:
                 # relayed as they are while their texts have no \u escape and no token, and cannot
-                # end in one's start. One regex match takes the whole run.
+                # end in one's start. One call takes the whole run (`plain_run`).
                 block = self._blocks.get(self._prefix_index)
-                match = self._run.match(buf, pos + len(prefix)) if block is None or not block.held else None
-                if match is not None:
+                plain = self._plain_run(buf, pos + len(prefix)) if block is None or not block.held else None
+                if plain is not None:
                     if block is None:
                         block = self._blocks[self._prefix_index] = _Block()
                     block.delta_type = self._prefix_kind
-                    start, stop = match.span(2)
-                    if start < 0:
-                        start, stop = match.span(1)
+                    end, start, stop = plain
                     if stop > start:
                         block.last = last_char(buf, start, stop)
-                    pos = scan = match.end()
+                    pos = scan = end
                     continue
             if cr:
                 match = EVENT_END.search(buf, scan)
@@ -364,6 +379,14 @@ class StreamRestorer:
         if ready and ready == sent and not block.held:
             return None
         return ready
+
+    def _plain_run(self, buf: bytes, start: int) -> tuple[int, int, int] | None:
+        """The run of plain deltas (`_run_of(self._prefix)`) from `start`, just after the first one's
+        framing: (its end, the span of its last text not empty, else of its first), or None when the
+        first is not plain. In C where it is built (masking/_restore.c, byte speed), else the regex."""
+        if _c_plain_run is not None:
+            return _c_plain_run(buf, start, self._prefix)
+        return plain_run_by_regex(buf, start, self._run)
 
     def _in_place(self, text: str) -> bytes | None:
         """A delta of the known framing (either shape) whose text is `text`: its replacement, written

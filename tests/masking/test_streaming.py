@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from masking import streaming
 from masking.masker import mask_texts
 from masking.store import alookup_originals, lookup_originals
 from masking.streaming import SSEParser, StreamRestorer, TokenCache, hold_start
@@ -12,6 +13,15 @@ from tests.masking.fake_upstream import sse_events
 from tests.masking.samples import ORIGINALS, PROMPT, SHORT_PROMPT
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["c-pass", "regex"])
+def plain_runs(request, monkeypatch):
+    """Every test twice: runs of plain deltas read by the C pass (masking/_restore.c), and by the regex."""
+    if request.param == "regex":
+        monkeypatch.setattr(streaming, "_c_plain_run", None)
+    elif streaming._c_plain_run is None:
+        pytest.skip("masking._restore is not built")
 
 
 def masked(text: str) -> tuple[str, dict[str, str]]:

@@ -1,12 +1,13 @@
-"""The C pass that restores a JSON answer from the request's tokens (masking/_restore.c) gives what
-the Python pass gives (masking.answers.restore_from_python), wherever it answers at all."""
+"""The C passes (masking/_restore.c) give what the Python they stand in for gives: a JSON answer
+restored from the request's tokens (masking.answers.restore_from_python), wherever the C pass answers
+at all, and a stream's run of plain text deltas (masking.streaming.plain_run_by_regex)."""
 
 import random
 import shutil
 
 import pytest
 
-from masking import answers
+from masking import answers, streaming
 
 native = pytest.mark.skipif(answers._native_restore is None, reason="masking._restore is not built")
 
@@ -119,3 +120,62 @@ def test_the_c_pass_is_built_wherever_a_c_compiler_is():
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler here: the Python pass is used")
     assert answers._native_restore is not None, "run scripts/build_speedups.py (make run / make test do)"
+
+
+# --- streams: runs of plain text deltas --------------------------------------------------------------
+
+PREFIX = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"'
+)
+DELTA_TEXTS = [
+    "",
+    "plain words ",
+    "ünïcödé ✓ 日本語",
+    'an escaped \\" quote',
+    "a newline\\n and a tab\\t",
+    "a backslash \\\\ ",
+    "\\u00e9 is a \\u escape",
+    "ends in A",
+    "ends in AW",
+    "AWS_EC2_001 a token",
+    "an AWS mention",
+    "A W S apart",
+    "AWAY and AWARE",
+    "A",
+    "AW",
+    'raw " quote',
+    "raw \n line",
+]
+
+
+def stream_bytes(rng: random.Random) -> bytes:
+    events = []
+    for _ in range(rng.randint(1, 12)):
+        if rng.random() < 0.1:
+            events.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+        else:
+            events.append(PREFIX + rng.choice(DELTA_TEXTS).encode() + b'"}}\n\n')
+    data = b"".join(events)
+    return data[: rng.randint(min(len(PREFIX), len(data)), len(data))] if rng.random() < 0.3 else data  # cut anywhere
+
+
+@native
+def test_the_c_pass_reads_the_same_runs_of_plain_deltas_as_the_regex():
+    rng = random.Random(11)
+    pattern = streaming._run_of(PREFIX)
+    found = 0
+    for _ in range(20_000):
+        buf = stream_bytes(rng)
+        start = len(PREFIX)
+        got = streaming._c_plain_run(buf, start, PREFIX)
+        assert got == streaming.plain_run_by_regex(buf, start, pattern), buf
+        found += got is not None
+    assert found > 2_000
+
+
+@native
+@pytest.mark.parametrize("unit", [b"A", b"\\\\", b"x" * 40, b"AW"])
+def test_a_long_delta_is_read_to_its_end(unit):
+    buf = PREFIX + unit * (1_000_000 // len(unit)) + b'"}}\n\n'
+    pattern = streaming._run_of(PREFIX)
+    assert streaming._c_plain_run(buf, len(PREFIX), PREFIX) == streaming.plain_run_by_regex(buf, len(PREFIX), pattern)
