@@ -119,8 +119,14 @@ static const unsigned char *find_aws(const unsigned char *s, Py_ssize_t from, Py
 
 typedef struct {
     Py_ssize_t start, end;
-    PyObject *original; /* borrowed from the table */
+    PyObject *original; /* a reference of our own: allocating may run a collection, and a finalizer code */
 } Replacement;
+
+static void free_replacements(Replacement *replacements, Py_ssize_t count) {
+    for (Py_ssize_t k = 0; k < count; k++)
+        Py_DECREF(replacements[k].original);
+    PyMem_Free(replacements);
+}
 
 static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyBytes_Check(args[0]) || !PyDict_Check(args[1])) {
@@ -155,25 +161,30 @@ static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
         PyObject *token = PyBytes_FromStringAndSize((const char *)s + at, end - at);
         if (token == NULL)
             goto error;
-        PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed */
+        PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed: made ours below */
         if (original == NULL || !PyBytes_Check(original)) {
             Py_DECREF(token);
             if (PyErr_Occurred())
                 goto error;
             goto unsure; /* not one of the request's tokens: looked up by the caller */
         }
+        Py_INCREF(original);
         int appended = PyList_Append(found, token);
         Py_DECREF(token);
-        if (appended < 0)
-            goto error;
-        if (count == capacity) {
-            capacity = capacity ? 2 * capacity : 64;
-            Replacement *grown = PyMem_Realloc(replacements, capacity * sizeof(Replacement));
+        if (appended == 0 && count == capacity) {
+            Py_ssize_t grown_capacity = capacity ? 2 * capacity : 64;
+            Replacement *grown = PyMem_Realloc(replacements, grown_capacity * sizeof(Replacement));
             if (grown == NULL) {
                 PyErr_NoMemory();
-                goto error;
+                appended = -1;
+            } else {
+                replacements = grown;
+                capacity = grown_capacity;
             }
-            replacements = grown;
+        }
+        if (appended < 0) {
+            Py_DECREF(original);
+            goto error;
         }
         replacements[count++] = (Replacement){at, end, original};
         size += PyBytes_GET_SIZE(original) - (end - at);
@@ -200,18 +211,18 @@ static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
         }
         memcpy(out, s + copied, n - copied);
     }
-    PyMem_Free(replacements);
+    free_replacements(replacements, count);
     PyObject *result = PyTuple_Pack(2, restored, found);
     Py_DECREF(restored);
     Py_DECREF(found);
     return result;
 
 unsure:
-    PyMem_Free(replacements);
+    free_replacements(replacements, count);
     Py_DECREF(found);
     Py_RETURN_NONE;
 error:
-    PyMem_Free(replacements);
+    free_replacements(replacements, count);
     Py_DECREF(found);
     return NULL;
 }
