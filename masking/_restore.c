@@ -308,9 +308,139 @@ static PyObject *plain_run(PyObject *Py_UNUSED(module), PyObject *const *args, P
     return Py_BuildValue("(nnn)", pos, text_start, text_stop);
 }
 
+/* restore_delta(buf, start, stop, table, after_word) -> (new text or None, tokens) | None
+
+   A text or thinking delta's text, buf[start:stop] as its JSON string holds it (between the quotes),
+   with every token replaced from `table` (as `restore` does): the new text (None: unchanged) and the
+   tokens found. `after_word`: the character before the text (the block's last one sent) is a word
+   character, so a token cannot start the text. None, for streaming.StreamRestorer to do it in Python,
+   unless the text is plain ASCII JSON with no \u escape, every token in it whole, known and written
+   without escapes, and its last character no token's (nothing to hold back for the next delta). */
+static PyObject *restore_delta(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "restore_delta(buf: bytes, start: int, stop: int, table: dict, after_word: bool)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || stop == -1) && PyErr_Occurred())
+        return NULL;
+    int after_word = PyObject_IsTrue(args[4]);
+    if (after_word < 0)
+        return NULL;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    if (start < 0 || stop < start || stop > PyBytes_GET_SIZE(args[0])) {
+        PyErr_SetString(PyExc_ValueError, "start and stop outside buf");
+        return NULL;
+    }
+    PyObject *table = args[3];
+    if (stop > start) {
+        unsigned char last = s[stop - 1];
+        if (is_upper(last) || is_digit(last) || last == '_' || last == '\\')
+            Py_RETURN_NONE; /* it could be, or end, the start of a token: held back in Python */
+    }
+    PyObject *found = PyList_New(0);
+    if (found == NULL)
+        return NULL;
+    Replacement *replacements = NULL;
+    Py_ssize_t count = 0, capacity = 0, size = stop - start;
+    Py_ssize_t i = start;
+    while (i < stop) {
+        unsigned char c = s[i];
+        if (c >= 0x80 || c < 0x20 || c == '"')
+            goto unsure; /* not ASCII, or not the inside of a JSON string */
+        if (c == '\\') {
+            if (i + 1 >= stop || strchr("\"\\/bfnrt", s[i + 1]) == NULL || s[i + 1] == '\0')
+                goto unsure; /* a \u escape (it could spell a letter) or no JSON */
+            i += 2;
+            continue;
+        }
+        if (c != 'A' || i + 2 >= stop || s[i + 1] != 'W' || s[i + 2] != 'S') {
+            i++;
+            continue;
+        }
+        int verdict = i == start ? (after_word ? NO_TOKEN : TOKEN) : left_boundary(s, i);
+        Py_ssize_t end = 0;
+        if (verdict == TOKEN)
+            end = token_end(s, stop, i, &verdict);
+        if (verdict == UNSURE)
+            goto unsure;
+        if (verdict == NO_TOKEN) {
+            i++;
+            continue;
+        }
+        PyObject *token = PyBytes_FromStringAndSize((const char *)s + i, end - i);
+        if (token == NULL)
+            goto error;
+        PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed: made ours below */
+        if (original == NULL || !PyBytes_Check(original)) {
+            Py_DECREF(token);
+            if (PyErr_Occurred())
+                goto error;
+            goto unsure; /* not one of the request's tokens */
+        }
+        Py_INCREF(original);
+        int appended = PyList_Append(found, token);
+        Py_DECREF(token);
+        if (appended == 0 && count == capacity) {
+            Py_ssize_t grown_capacity = capacity ? 2 * capacity : 8;
+            Replacement *grown = PyMem_Realloc(replacements, grown_capacity * sizeof(Replacement));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                appended = -1;
+            } else {
+                replacements = grown;
+                capacity = grown_capacity;
+            }
+        }
+        if (appended < 0) {
+            Py_DECREF(original);
+            goto error;
+        }
+        replacements[count++] = (Replacement){i, end, original};
+        size += PyBytes_GET_SIZE(original) - (end - i);
+        i = end;
+    }
+    PyObject *text;
+    if (count == 0) {
+        text = Py_NewRef(Py_None);
+    } else {
+        text = PyBytes_FromStringAndSize(NULL, size);
+        if (text == NULL)
+            goto error;
+        char *out = PyBytes_AS_STRING(text);
+        Py_ssize_t copied = start;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            Replacement *r = &replacements[k];
+            memcpy(out, s + copied, r->start - copied);
+            out += r->start - copied;
+            Py_ssize_t length = PyBytes_GET_SIZE(r->original);
+            memcpy(out, PyBytes_AS_STRING(r->original), length);
+            out += length;
+            copied = r->end;
+        }
+        memcpy(out, s + copied, stop - copied);
+    }
+    free_replacements(replacements, count);
+    PyObject *result = PyTuple_Pack(2, text, found);
+    Py_DECREF(text);
+    Py_DECREF(found);
+    return result;
+
+unsure:
+    free_replacements(replacements, count);
+    Py_DECREF(found);
+    Py_RETURN_NONE;
+error:
+    free_replacements(replacements, count);
+    Py_DECREF(found);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"restore", (PyCFunction)(void (*)(void))restore, METH_FASTCALL,
      "restore(body, table) -> (restored body, tokens found) | None: see masking/_restore.c."},
+    {"restore_delta", (PyCFunction)(void (*)(void))restore_delta, METH_FASTCALL,
+     "restore_delta(buf, start, stop, table, after_word) -> (text | None, tokens) | None: see _restore.c."},
     {"plain_run", (PyCFunction)(void (*)(void))plain_run, METH_FASTCALL,
      "plain_run(buf, start, prefix) -> (end, text_start, text_stop) | None: see masking/_restore.c."},
     {NULL, NULL, 0, NULL},

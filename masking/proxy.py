@@ -303,7 +303,7 @@ class _Call:
         return jsonbody.dump(payload, finite)
 
     def _stream(self, response: httpx.Response) -> Answer:
-        restorer = StreamRestorer(self.cache) if settings.PROXY_MASKING else None
+        restorer = StreamRestorer(self.cache, self.restore) if settings.PROXY_MASKING else None
         headers = upstream.returned_headers(response)
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return Answer(200, headers, stream=self._relay(response, restorer))

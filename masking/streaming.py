@@ -160,8 +160,9 @@ def plain_run_by_regex(buf: bytes, start: int, pattern: re.Pattern) -> tuple[int
 
 try:  # scripts/build_speedups.py builds it (`make run`, `make test`)
     from masking._restore import plain_run as _c_plain_run
-except ImportError:  # no C compiler where it was installed: the regex reads the same runs
-    _c_plain_run = None
+    from masking._restore import restore_delta as _c_restore_delta
+except ImportError:  # no C compiler where it was installed: the regex and the Python path do the same
+    _c_plain_run = _c_restore_delta = None
 
 
 @dataclass(slots=True)
@@ -185,8 +186,11 @@ class StreamRestorer:
     awaiting anything. Other events, and those of a stream with carriage returns, take the general
     path (`masking.sse` rules), parsed only if they could hold a token."""
 
-    def __init__(self, lookup: Lookup | TokenCache) -> None:
+    def __init__(self, lookup: Lookup | TokenCache, table: dict[bytes, bytes] | None = None) -> None:
         self.cache = lookup if isinstance(lookup, TokenCache) else TokenCache(lookup)
+        # The request's tokens as written -> originals JSON-escaped (MaskResult.restore): what the C
+        # pass restores a delta from (`_in_place_c`); None or empty: the Python path only.
+        self._table = table or None
         self._blocks: dict[int, _Block] = {}
         self._pending = b""  # the start of an event whose end has not arrived yet
         self._scanned = 0  # how far into _pending no event end can begin
@@ -235,6 +239,13 @@ class StreamRestorer:
             # A delta of the known framing: its text (between the quotes that end the framing and
             # start `"}}`) read and written in place when it is one valid JSON string.
             if (
+                known
+                and not cr
+                and buf.startswith(_END, end - 5)
+                and (replaced := self._in_place_c(buf, pos + len(prefix), end - 5)) is not _LATER
+            ):
+                pass  # the C pass restored it, or found nothing to change (None)
+            elif (
                 known
                 and not cr
                 and buf.startswith(_END, end - 5)
@@ -387,6 +398,32 @@ class StreamRestorer:
         if _c_plain_run is not None:
             return _c_plain_run(buf, start, self._prefix)
         return plain_run_by_regex(buf, start, self._run)
+
+    def _in_place_c(self, buf: bytes, start: int, stop: int) -> bytes | None:
+        """A delta of the known framing whose text is buf[start:stop] (inside its quotes), restored in
+        C from the request's tokens (masking/_restore.c `restore_delta`): its replacement (None:
+        unchanged), or _LATER when the C pass cannot settle it (then `_in_place`, in Python): an
+        input_json_delta, a tail held back or to hold, a \\u escape, a token it does not know."""
+        table = self._table
+        if table is None or _c_restore_delta is None or self._prefix_kind == "input_json_delta":
+            return _LATER
+        block = self._blocks.get(self._prefix_index)
+        if block is not None and block.held:
+            return _LATER
+        after_word = block is not None and _WORD.match(block.last) is not None
+        done = _c_restore_delta(buf, start, stop, table, after_word)
+        if done is None:
+            return _LATER
+        if block is None:
+            block = self._blocks[self._prefix_index] = _Block()
+        block.delta_type = self._prefix_kind
+        if stop > start:
+            block.last = last_char(buf, start, stop)
+        text, found = done
+        if text is None:
+            return None
+        self.cache.restored += [token.decode() for token in found]
+        return self._head + b'"' + text + _END
 
     def _in_place(self, text: str) -> bytes | None:
         """A delta of the known framing (either shape) whose text is `text`: its replacement, written

@@ -568,3 +568,89 @@ def test_deltas_with_a_token_and_escapes_in_their_text_are_restored_the_same_whe
     for prefetch in (None, list(mapping)):
         for cut, out in enumerate(asyncio.run(every_cut(prefetch))):
             assert out == expected, (prefetch, cut)
+
+
+# --- deltas restored in C from the request's tokens (masking/_restore.c restore_delta) -----------------
+
+C_TABLE_MAPPING = {
+    "AWS_EC2_001": "i-0123456789abcdef0",
+    "AWS_VPC_002": "vpc-0a1b2c3d4e5f67890",
+    "AWS_S3_BUCKET_003": 'odd"bucket\\name',
+    "AWS_EC2_0012": "i-0fedcba9876543210",
+}
+C_PIECES = [
+    "AWS_EC2_001",
+    "AWS_VPC_002",
+    "AWS_S3_BUCKET_003",
+    "AWS_EC2_0012",
+    "AWS_EC2_999",
+    "AWS_EC",
+    "2_001",
+    "AWS",
+    "A",
+    "W",
+    "S_",
+    "AWS\\_EC2\\_001",
+    " ",
+    "x",
+    "word",
+    "9",
+    "_",
+    "\n",
+    '"',
+    "\\",
+    "/",
+    "é",
+    "日本",
+    "\t",
+    "\u0001",
+    "AWAY",
+    "AWSOME",
+]
+
+
+def restored_both_ways(pieces: list[str], chunk_sizes: list[int]) -> tuple[tuple, tuple]:
+    stream = compact_answer(pieces)
+    table = {
+        token.encode(): json.dumps(original, ensure_ascii=False)[1:-1].encode()
+        for token, original in C_TABLE_MAPPING.items()
+    }
+
+    async def run(with_table: bool):
+        restorer = StreamRestorer(dict_lookup(C_TABLE_MAPPING), table if with_table else None)
+        out, at = [], 0
+        for size in chunk_sizes:
+            out.append(await restorer.feed(stream[at : at + size]))
+            at += size
+        out.append(await restorer.feed(stream[at:]))
+        out.append(await restorer.finish())
+        return blocks_text(b"".join(out)), dict(restorer.cache.restored_counts), restorer.cache.unresolved_count
+
+    return asyncio.run(run(True)), asyncio.run(run(False))
+
+
+def test_deltas_restored_in_c_read_as_the_python_path_restores_them():
+    if streaming._c_restore_delta is None:
+        pytest.skip("masking._restore is not built")
+    rng = random.Random(23)
+    for _ in range(1500):
+        pieces = ["".join(rng.choice(C_PIECES) for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(1, 8))]
+        cuts = [rng.randint(1, 400) for _ in range(rng.randint(0, 4))]
+        with_c, in_python = restored_both_ways(pieces, cuts)
+        assert with_c == in_python, pieces
+
+
+def test_a_delta_with_a_whole_known_token_is_restored_in_c(monkeypatch):
+    if streaming._c_restore_delta is None:
+        pytest.skip("masking._restore is not built")
+    calls = []
+    real = streaming._c_restore_delta
+    monkeypatch.setattr(streaming, "_c_restore_delta", lambda *args: calls.append(real(*args)) or calls[-1])
+    pieces = ["Here:", " see AWS_EC2_001 and AWS_VPC_002 now", " then AWS_S3_BUCKET_003."]
+
+    with_c, in_python = restored_both_ways(pieces, [])
+
+    assert with_c == in_python
+    assert with_c[0] == 'Here: see i-0123456789abcdef0 and vpc-0a1b2c3d4e5f67890 now then odd"bucket\\name.'
+    # The block's first delta sets its framing (Python); the C pass restores the two after it.
+    assert [call[1] for call in calls] == [[b"AWS_EC2_001", b"AWS_VPC_002"], [b"AWS_S3_BUCKET_003"]]
