@@ -308,14 +308,39 @@ static PyObject *plain_run(PyObject *Py_UNUSED(module), PyObject *const *args, P
     return Py_BuildValue("(nnn)", pos, text_start, text_stop);
 }
 
+/* The length of the UTF-8 sequence of two to four bytes at s[i] (stop: the end), 0 if it is not one
+   (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF): orjson refuses those. */
+static Py_ssize_t utf8_length(const unsigned char *s, Py_ssize_t i, Py_ssize_t stop) {
+    unsigned char c = s[i], low = 0x80, high = 0xBF;
+    Py_ssize_t length;
+    if (c >= 0xC2 && c <= 0xDF)
+        length = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        length = 3;
+        low = c == 0xE0 ? 0xA0 : 0x80;
+        high = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        length = 4;
+        low = c == 0xF0 ? 0x90 : 0x80;
+        high = c == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 0;
+    if (i + length > stop || s[i + 1] < low || s[i + 1] > high)
+        return 0;
+    for (Py_ssize_t k = 2; k < length; k++)
+        if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+            return 0;
+    return length;
+}
+
 /* restore_delta(buf, start, stop, table, after_word) -> (new text or None, tokens) | None
 
    A text or thinking delta's text, buf[start:stop] as its JSON string holds it (between the quotes),
    with every token replaced from `table` (as `restore` does): the new text (None: unchanged) and the
    tokens found. `after_word`: the character before the text (the block's last one sent) is a word
    character, so a token cannot start the text. None, for streaming.StreamRestorer to do it in Python,
-   unless the text is plain ASCII JSON with no \u escape, every token in it whole, known and written
-   without escapes, and its last character no token's (nothing to hold back for the next delta). */
+   unless the text is valid UTF-8 and JSON with no \u escape, every token in it whole, known and
+   written without escapes, and its last character no token's (nothing to hold back for the next delta). */
 static PyObject *restore_delta(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5 || !PyBytes_Check(args[0]) || !PyDict_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError, "restore_delta(buf: bytes, start: int, stop: int, table: dict, after_word: bool)");
@@ -346,8 +371,15 @@ static PyObject *restore_delta(PyObject *Py_UNUSED(module), PyObject *const *arg
     Py_ssize_t i = start;
     while (i < stop) {
         unsigned char c = s[i];
-        if (c >= 0x80 || c < 0x20 || c == '"')
-            goto unsure; /* not ASCII, or not the inside of a JSON string */
+        if (c >= 0x80) {
+            Py_ssize_t length = utf8_length(s, i, stop);
+            if (length == 0)
+                goto unsure; /* not UTF-8: the Python path decides what to do with it */
+            i += length;
+            continue;
+        }
+        if (c < 0x20 || c == '"')
+            goto unsure; /* not the inside of a JSON string */
         if (c == '\\') {
             if (i + 1 >= stop || strchr("\"\\/bfnrt", s[i + 1]) == NULL || s[i + 1] == '\0')
                 goto unsure; /* a \u escape (it could spell a letter) or no JSON */

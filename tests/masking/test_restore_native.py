@@ -179,3 +179,19 @@ def test_a_long_delta_is_read_to_its_end(unit):
     buf = PREFIX + unit * (1_000_000 // len(unit)) + b'"}}\n\n'
     pattern = streaming._run_of(PREFIX)
     assert streaming._c_plain_run(buf, len(PREFIX), PREFIX) == streaming.plain_run_by_regex(buf, len(PREFIX), pattern)
+
+
+@native
+def test_the_c_delta_pass_takes_exactly_the_valid_utf8_that_the_python_path_reads():
+    rng = random.Random(3)
+    some_bytes = [0x41, 0x20, 0xC3, 0xA9, 0xE2, 0x9C, 0x93, 0xED, 0xA0, 0x80, 0xF0, 0x9F, 0x98, 0xF4, 0x90, 0xBF, 0xC0]
+    some_bytes += [0xF5, 0xE0, 0xC2]
+    for _ in range(50_000):
+        text = bytes(rng.choice(some_bytes) for _ in range(rng.randint(1, 8))) + b" ."
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            valid = False
+        else:
+            valid = True
+        assert (streaming._c_restore_delta(text, 0, len(text), {}, False) is not None) == valid, text
