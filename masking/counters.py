@@ -55,12 +55,7 @@ class _Pending:
 
     def add(self, keys: tuple[str, ...], increments: Increments, expires: dict[str, int] | None) -> None:
         with self.lock:
-            amounts = self.amounts.get(keys)
-            if amounts is None:
-                amounts = self.amounts[keys] = {}
-            get = amounts.get
-            for field, amount in increments.items():
-                amounts[field] = get(field, 0) + amount
+            _merge(self.amounts, keys, increments)
             if expires:
                 self.expires.update(expires)
 
@@ -91,9 +86,13 @@ class _Pending:
 
 
 def _merge(amounts: dict, keys: tuple[str, ...], increments: Increments) -> None:
-    into = amounts.setdefault(keys, {})
+    """Add `increments` to `amounts[keys]` (hash keys -> field -> amount)."""
+    into = amounts.get(keys)
+    if into is None:
+        into = amounts[keys] = {}
+    get = into.get
     for field, amount in increments.items():
-        into[field] = into.get(field, 0) + amount
+        into[field] = get(field, 0) + amount
 
 
 _pending = _Pending()

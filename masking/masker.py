@@ -133,7 +133,7 @@ class _Scanned:
         return found
 
     def masked(self, text: str, found: list[tuple[Match, str]], tokens: dict[str, str]) -> _Output:
-        """`text` masked; remembered, with what `remembered()` needs told by the caller (`valid`)."""
+        """`text` masked, and remembered: `_apply_masking` says for which tenant and until when."""
         used = [tokens[text[match.start : match.end]] if mode == policy.MASK else mode for match, mode in found]
         last = self.output
         if last is not None and (last.found is found or last.found == found) and last.used == used:
