@@ -117,15 +117,91 @@ static const unsigned char *find_aws(const unsigned char *s, Py_ssize_t from, Py
     return NULL;
 }
 
+/* The tokens found in a text and what replaces each: both passes below collect them the same way. */
 typedef struct {
     Py_ssize_t start, end;
     PyObject *original; /* a reference of our own: allocating may run a collection, and a finalizer code */
 } Replacement;
 
-static void free_replacements(Replacement *replacements, Py_ssize_t count) {
-    for (Py_ssize_t k = 0; k < count; k++)
-        Py_DECREF(replacements[k].original);
-    PyMem_Free(replacements);
+typedef struct {
+    Replacement *items;
+    Py_ssize_t count, capacity;
+    Py_ssize_t growth; /* bytes the replaced text gains (or loses) */
+    PyObject *found;   /* the tokens, as bytes, in order */
+} Replacements;
+
+static int replacements_init(Replacements *r) {
+    *r = (Replacements){NULL, 0, 0, 0, PyList_New(0)};
+    return r->found == NULL ? -1 : 0;
+}
+
+static void replacements_free(Replacements *r) {
+    for (Py_ssize_t k = 0; k < r->count; k++)
+        Py_DECREF(r->items[k].original);
+    PyMem_Free(r->items);
+    Py_XDECREF(r->found);
+}
+
+/* The token s[start:end] looked up in `table` and recorded: 1, or 0 when the table does not hold it
+   (the caller's general path looks it up), -1 on an error (set). */
+static int replacements_add(Replacements *r, const unsigned char *s, Py_ssize_t start, Py_ssize_t end, PyObject *table) {
+    PyObject *token = PyBytes_FromStringAndSize((const char *)s + start, end - start);
+    if (token == NULL)
+        return -1;
+    PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed: made ours below */
+    if (original == NULL || !PyBytes_Check(original)) {
+        Py_DECREF(token);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(original);
+    int appended = PyList_Append(r->found, token);
+    Py_DECREF(token);
+    if (appended == 0 && r->count == r->capacity) {
+        Py_ssize_t capacity = r->capacity ? 2 * r->capacity : 16;
+        Replacement *grown = PyMem_Realloc(r->items, capacity * sizeof(Replacement));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            appended = -1;
+        } else {
+            r->items = grown;
+            r->capacity = capacity;
+        }
+    }
+    if (appended < 0) {
+        Py_DECREF(original);
+        return -1;
+    }
+    r->items[r->count++] = (Replacement){start, end, original};
+    r->growth += PyBytes_GET_SIZE(original) - (end - start);
+    return 1;
+}
+
+/* s[from:to] with the recorded tokens replaced (they lie within it, in order). */
+static PyObject *replacements_apply(const Replacements *r, const unsigned char *s, Py_ssize_t from, Py_ssize_t to) {
+    PyObject *text = PyBytes_FromStringAndSize(NULL, to - from + r->growth);
+    if (text == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(text);
+    Py_ssize_t copied = from;
+    for (Py_ssize_t k = 0; k < r->count; k++) {
+        const Replacement *item = &r->items[k];
+        memcpy(out, s + copied, item->start - copied);
+        out += item->start - copied;
+        Py_ssize_t length = PyBytes_GET_SIZE(item->original);
+        memcpy(out, PyBytes_AS_STRING(item->original), length);
+        out += length;
+        copied = item->end;
+    }
+    memcpy(out, s + copied, to - copied);
+    return text;
+}
+
+/* (text, the tokens found) as the passes return it; `text` is a new reference, taken. */
+static PyObject *replacements_result(Replacements *r, PyObject *text) {
+    PyObject *result = text == NULL ? NULL : PyTuple_Pack(2, text, r->found);
+    Py_XDECREF(text);
+    replacements_free(r);
+    return result;
 }
 
 static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
@@ -138,93 +214,30 @@ static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
     Py_ssize_t n = PyBytes_GET_SIZE(body);
     if (has_ascii_escape(s, n))
         Py_RETURN_NONE;
-
-    PyObject *found = PyList_New(0);
-    if (found == NULL)
+    Replacements r;
+    if (replacements_init(&r) < 0)
         return NULL;
-    Replacement *replacements = NULL;
-    Py_ssize_t count = 0, capacity = 0, size = n;
     Py_ssize_t pos = 0;
     const unsigned char *hit;
     while ((hit = find_aws(s, pos, n)) != NULL) {
-        Py_ssize_t at = hit - s;
+        Py_ssize_t at = hit - s, end = 0;
         int verdict = left_boundary(s, at);
-        Py_ssize_t end = 0;
         if (verdict == TOKEN)
             end = token_end(s, n, at, &verdict);
-        if (verdict == UNSURE)
-            goto unsure;
         if (verdict == NO_TOKEN) {
             pos = at + 1;
             continue;
         }
-        PyObject *token = PyBytes_FromStringAndSize((const char *)s + at, end - at);
-        if (token == NULL)
-            goto error;
-        PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed: made ours below */
-        if (original == NULL || !PyBytes_Check(original)) {
-            Py_DECREF(token);
-            if (PyErr_Occurred())
-                goto error;
-            goto unsure; /* not one of the request's tokens: looked up by the caller */
+        int added = verdict == UNSURE ? 0 : replacements_add(&r, s, at, end, table);
+        if (added <= 0) { /* unsure, or not one of the request's tokens: the caller's general path */
+            replacements_free(&r);
+            if (added < 0)
+                return NULL;
+            Py_RETURN_NONE;
         }
-        Py_INCREF(original);
-        int appended = PyList_Append(found, token);
-        Py_DECREF(token);
-        if (appended == 0 && count == capacity) {
-            Py_ssize_t grown_capacity = capacity ? 2 * capacity : 64;
-            Replacement *grown = PyMem_Realloc(replacements, grown_capacity * sizeof(Replacement));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                appended = -1;
-            } else {
-                replacements = grown;
-                capacity = grown_capacity;
-            }
-        }
-        if (appended < 0) {
-            Py_DECREF(original);
-            goto error;
-        }
-        replacements[count++] = (Replacement){at, end, original};
-        size += PyBytes_GET_SIZE(original) - (end - at);
         pos = end;
     }
-
-    PyObject *restored;
-    if (count == 0) {
-        restored = Py_NewRef(body);
-    } else {
-        restored = PyBytes_FromStringAndSize(NULL, size);
-        if (restored == NULL)
-            goto error;
-        char *out = PyBytes_AS_STRING(restored);
-        Py_ssize_t copied = 0;
-        for (Py_ssize_t k = 0; k < count; k++) {
-            Replacement *r = &replacements[k];
-            memcpy(out, s + copied, r->start - copied);
-            out += r->start - copied;
-            Py_ssize_t length = PyBytes_GET_SIZE(r->original);
-            memcpy(out, PyBytes_AS_STRING(r->original), length);
-            out += length;
-            copied = r->end;
-        }
-        memcpy(out, s + copied, n - copied);
-    }
-    free_replacements(replacements, count);
-    PyObject *result = PyTuple_Pack(2, restored, found);
-    Py_DECREF(restored);
-    Py_DECREF(found);
-    return result;
-
-unsure:
-    free_replacements(replacements, count);
-    Py_DECREF(found);
-    Py_RETURN_NONE;
-error:
-    free_replacements(replacements, count);
-    Py_DECREF(found);
-    return NULL;
+    return replacements_result(&r, r.count ? replacements_apply(&r, s, 0, n) : Py_NewRef(body));
 }
 
 /* --- streams: a run of plain text deltas (masking/streaming.py, StreamRestorer.feed) ------------- */
@@ -363,11 +376,9 @@ static PyObject *restore_delta(PyObject *Py_UNUSED(module), PyObject *const *arg
         if (is_upper(last) || is_digit(last) || last == '_' || last == '\\')
             Py_RETURN_NONE; /* it could be, or end, the start of a token: held back in Python */
     }
-    PyObject *found = PyList_New(0);
-    if (found == NULL)
+    Replacements r;
+    if (replacements_init(&r) < 0)
         return NULL;
-    Replacement *replacements = NULL;
-    Py_ssize_t count = 0, capacity = 0, size = stop - start;
     Py_ssize_t i = start;
     while (i < stop) {
         unsigned char c = s[i];
@@ -394,78 +405,24 @@ static PyObject *restore_delta(PyObject *Py_UNUSED(module), PyObject *const *arg
         Py_ssize_t end = 0;
         if (verdict == TOKEN)
             end = token_end(s, stop, i, &verdict);
-        if (verdict == UNSURE)
-            goto unsure;
         if (verdict == NO_TOKEN) {
             i++;
             continue;
         }
-        PyObject *token = PyBytes_FromStringAndSize((const char *)s + i, end - i);
-        if (token == NULL)
-            goto error;
-        PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed: made ours below */
-        if (original == NULL || !PyBytes_Check(original)) {
-            Py_DECREF(token);
-            if (PyErr_Occurred())
-                goto error;
-            goto unsure; /* not one of the request's tokens */
+        int added = verdict == UNSURE ? 0 : replacements_add(&r, s, i, end, table);
+        if (added < 0) {
+            replacements_free(&r);
+            return NULL;
         }
-        Py_INCREF(original);
-        int appended = PyList_Append(found, token);
-        Py_DECREF(token);
-        if (appended == 0 && count == capacity) {
-            Py_ssize_t grown_capacity = capacity ? 2 * capacity : 8;
-            Replacement *grown = PyMem_Realloc(replacements, grown_capacity * sizeof(Replacement));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                appended = -1;
-            } else {
-                replacements = grown;
-                capacity = grown_capacity;
-            }
-        }
-        if (appended < 0) {
-            Py_DECREF(original);
-            goto error;
-        }
-        replacements[count++] = (Replacement){i, end, original};
-        size += PyBytes_GET_SIZE(original) - (end - i);
+        if (added == 0)
+            goto unsure; /* an escaped underscore, or not one of the request's tokens */
         i = end;
     }
-    PyObject *text;
-    if (count == 0) {
-        text = Py_NewRef(Py_None);
-    } else {
-        text = PyBytes_FromStringAndSize(NULL, size);
-        if (text == NULL)
-            goto error;
-        char *out = PyBytes_AS_STRING(text);
-        Py_ssize_t copied = start;
-        for (Py_ssize_t k = 0; k < count; k++) {
-            Replacement *r = &replacements[k];
-            memcpy(out, s + copied, r->start - copied);
-            out += r->start - copied;
-            Py_ssize_t length = PyBytes_GET_SIZE(r->original);
-            memcpy(out, PyBytes_AS_STRING(r->original), length);
-            out += length;
-            copied = r->end;
-        }
-        memcpy(out, s + copied, stop - copied);
-    }
-    free_replacements(replacements, count);
-    PyObject *result = PyTuple_Pack(2, text, found);
-    Py_DECREF(text);
-    Py_DECREF(found);
-    return result;
+    return replacements_result(&r, r.count ? replacements_apply(&r, s, start, stop) : Py_NewRef(Py_None));
 
 unsure:
-    free_replacements(replacements, count);
-    Py_DECREF(found);
+    replacements_free(&r);
     Py_RETURN_NONE;
-error:
-    free_replacements(replacements, count);
-    Py_DECREF(found);
-    return NULL;
 }
 
 static PyMethodDef methods[] = {
