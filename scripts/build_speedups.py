@@ -24,7 +24,8 @@ def main() -> int:
     extension = Extension("masking._restore", [str(ROOT / "masking" / "_restore.c")], extra_compile_args=["-O2"])
     command = build_ext(Distribution({"ext_modules": [extension], "script_name": "build_speedups"}))
     command.inplace = True
-    command.build_temp = str(ROOT / "var" / "build")
+    command.build_temp = str(ROOT / "var" / "build" / "temp")  # all of setuptools' work under var/
+    command.build_lib = str(ROOT / "var" / "build" / "lib")
     command.ensure_finalized()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # setuptools' log of each step
