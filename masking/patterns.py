@@ -221,6 +221,11 @@ _ACCOUNT_LABEL = (
     r"\bUserId|\b[Rr]egistryId)"  # a security group pair's `UserId`, ECR's `registryId`
 )
 _SECRET_LABEL = r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"  # noqa: S105
+# A secret access key after that label: the value, and the gate's form of it (consuming its terminator).
+_LABELLED_SECRET_KEY = (
+    r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
+    r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
+)
 _SESSION_LABEL = r"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)"
 # STS session tokens; ECR's docker credentials, `QVdTO[g-v]` (base64 `AWS:`, get-authorization-token) and
 # `eyJwYXlsb2FkIjoi` (base64 `{"payload":"`, get-login-password): bearer credentials, redacted alike
@@ -598,16 +603,14 @@ RULES: list[Rule] = [
     _labelled(
         "secret_access_key",
         _SECRET_LABEL,
-        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
-        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
+        *_LABELLED_SECRET_KEY,
         sep=rf"(?:{TABLE_SEP}|{SEP})",  # `--output table`: `|  SecretAccessKey  |  …  |`
         needles=(b"secret",),
     ),
     _labelled(  # ECS task definitions, CloudFormation: `{"name": "AWS_SECRET_ACCESS_KEY", "value": "..."}`
         "secret_access_key",
         _SECRET_LABEL,
-        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?![A-Za-z0-9+/=])",
-        r"(?:[A-Za-z0-9+]|\\?/){30,64}(?:\z|[^A-Za-z0-9+/=])",
+        *_LABELLED_SECRET_KEY,
         sep=_NAME_VALUE_SEP,
         needles=(b"secret",),
     ),
