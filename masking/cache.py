@@ -122,20 +122,34 @@ def _until(ttl_seconds: int) -> float:
 
 
 class ScanCache:
-    """The engine's answer per (rule set, text), bounded by the characters it holds."""
+    """The engine's answer per (rule set, text), bounded by the characters it holds.
+
+    Looked up by the text's length and its two ends, then compared whole: a text parsed from a
+    request is a new string each time, and hashing all of it (siphash over 32 KB for 16 K
+    characters outside Latin-1) costs several times the comparison, which stops at the first
+    difference. Two texts that share length and ends share the slot: the last one put keeps it."""
+
+    EDGE = 48  # characters taken from each end of a text for its key
 
     def __init__(self, max_chars: int = MAX_SCANNED_CHARS) -> None:
         self.max_chars = max_chars
         self.size = 0
-        self._found: dict[tuple, object] = {}
+        self._found: dict[tuple, tuple[str, object]] = {}  # key -> (the text, what was found)
 
     def __len__(self) -> int:
         return len(self._found)
 
+    @classmethod
+    def _key(cls, rules: tuple, text: str) -> tuple:
+        return (rules, len(text), text[: cls.EDGE], text[-cls.EDGE :])
+
     def get(self, rules: tuple, text: str):
         if len(text) < MIN_SCANNED_CHARS:
             return None
-        return self._found.get((rules, text))
+        entry = self._found.get(self._key(rules, text))
+        if entry is None or (entry[0] is not text and entry[0] != text):
+            return None
+        return entry[1]
 
     def put(self, rules: tuple, text: str, found) -> None:
         cost = 2 * len(text)  # the text, and its masked form kept beside the matches
@@ -143,7 +157,7 @@ class ScanCache:
             return
         if self.size + cost > self.max_chars:
             self.clear()
-        self._found[(rules, text)] = found
+        self._found[self._key(rules, text)] = (text, found)
         self.size += cost
 
     def clear(self) -> None:

@@ -111,6 +111,19 @@ def test_the_scan_cache_keeps_long_texts_only_and_stays_within_its_size():
     assert scans.size <= 10_000
 
 
+def test_the_scan_cache_finds_an_equal_text_and_never_one_that_differs_only_in_the_middle():
+    scans = ScanCache()
+    text = "start " + "a" * 500 + " end"
+    twin = "start " + "a" * 250 + "b" + "a" * 249 + " end"  # same length and same ends
+    scans.put((), text, ["text"])
+
+    assert scans.get((), "".join(["start ", "a" * 500, " end"])) == ["text"]  # another string, equal
+    assert scans.get((), twin) is None
+    scans.put((), twin, ["twin"])
+    assert scans.get((), twin) == ["twin"]
+    assert scans.get((), text) is None  # the slot is the twin's now: scanned again, never mixed up
+
+
 def test_a_long_text_is_scanned_once_and_masked_the_same_every_time(redis_client, monkeypatch):
     scanned = []
     real_scan = masker.scan
