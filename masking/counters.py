@@ -59,10 +59,10 @@ class _Pending:
             if expires:
                 self.expires.update(expires)
 
-    def add_fixed(self, keys: tuple[str, ...], fixed: Fixed, expires: dict[str, int] | None) -> None:
+    def add_fixed(self, keys: tuple[str, ...], fixed: Fixed, expires: dict[str, int] | None, times: int = 1) -> None:
         with self.lock:
             added = (keys, fixed)
-            self.fixed[added] = self.fixed.get(added, 0) + 1
+            self.fixed[added] = self.fixed.get(added, 0) + times
             if expires:
                 self.expires.update(expires)
 
@@ -111,9 +111,9 @@ def add_to_each(keys: tuple[str, ...], increments: Increments, expires: dict[str
     _pending.add(keys, increments, expires)
 
 
-def add_fixed(keys: tuple[str, ...], fixed: Fixed, expires: dict[str, int] | None = None) -> None:
-    """`add_to_each(keys, fixed.increments, expires)`, at the cost of one addition."""
-    _pending.add_fixed(keys, fixed, expires)
+def add_fixed(keys: tuple[str, ...], fixed: Fixed, expires: dict[str, int] | None = None, times: int = 1) -> None:
+    """`add_to_each(keys, fixed.increments, expires)`, `times` times over, at the cost of one addition."""
+    _pending.add_fixed(keys, fixed, expires, times)
 
 
 def _queue(pipe, amounts: dict, expires: dict[str, int]) -> None:

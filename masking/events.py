@@ -34,7 +34,8 @@ CHANNELS = {
     ALERT: CHANNEL_PREFIX + "alerts",
 }
 
-Built = tuple[dict, Mapping[str, int | float] | None]  # an event and the stats it adds
+# An event and the stats it adds: increments, or a `counters.Fixed` (the same every time: one addition)
+Built = tuple[dict, "Mapping[str, int | float] | counters.Fixed | None"]
 
 _failed = 0
 _failed_lock = threading.Lock()
@@ -172,6 +173,7 @@ class _Outbox:
         """Build the events waiting to be, and queue them; their stats are counted together."""
         unbuilt, self.unbuilt = self.unbuilt, []
         counted: dict[str, int | float] = {}
+        fixed: dict[counters.Fixed, int] = {}
         get = counted.get
         for build in unbuilt:
             try:
@@ -181,10 +183,16 @@ class _Outbox:
                 _count_failure(None)
                 continue
             self.queued.append((event, CHANNELS[event["event_type"]], _json(event)))
-            for field, amount in (stats or {}).items():
-                counted[field] = get(field, 0) + amount
+            if type(stats) is counters.Fixed:
+                fixed[stats] = fixed.get(stats, 0) + 1
+            elif stats:
+                for field, amount in stats.items():
+                    counted[field] = get(field, 0) + amount
         if counted:
             store.count_stats(counted)
+        for stats, times in fixed.items():
+            store.count_fixed(stats, times)
+        if counted or fixed:
             counters.start_flushing()
         if self.queued:
             self.wakeup.set()

@@ -202,6 +202,21 @@ def mask_counters(items: Collection, counts_by_kind: Mapping[str, int] | None) -
 _kind_fields: dict[str, str] = {}  # kind -> its stats field, made once
 
 
+def fixed_mask_counters(counts_by_kind: Mapping[str, int]) -> counters.Fixed:
+    """`mask_counters((), counts_by_kind)` as one `counters.Fixed`, made once per distinct counts: a
+    conversation's requests mask the same identifiers turn after turn (`count_fixed` adds it)."""
+    key = tuple(counts_by_kind.items())
+    fixed = _fixed_mask_counters.get(key)
+    if fixed is None:
+        if len(_fixed_mask_counters) >= 10_000:
+            _fixed_mask_counters.clear()
+        fixed = _fixed_mask_counters[key] = counters.Fixed(mask_counters((), counts_by_kind))
+    return fixed
+
+
+_fixed_mask_counters: dict[tuple, counters.Fixed] = {}
+
+
 def _kind_field(kind: str) -> str:
     if len(_kind_fields) >= 10_000:  # kinds are a bounded set (tenants' custom rules included): never trust a bound
         _kind_fields.clear()
@@ -366,6 +381,26 @@ def count_stats(stats: Mapping[str, int | float]) -> None:
 
 def unmask_counters(restored: int, unresolved: int) -> dict[str, int]:
     return {"unmask_operations": 1, "restored_tokens": restored, "unresolved_tokens": unresolved}
+
+
+def fixed_unmask_counters(restored: int, unresolved: int) -> counters.Fixed:
+    """`unmask_counters` as one `counters.Fixed`, made once per distinct pair."""
+    key = (restored, unresolved)
+    fixed = _fixed_unmask_counters.get(key)
+    if fixed is None:
+        if len(_fixed_unmask_counters) >= 10_000:
+            _fixed_unmask_counters.clear()
+        fixed = _fixed_unmask_counters[key] = counters.Fixed(unmask_counters(restored, unresolved))
+    return fixed
+
+
+_fixed_unmask_counters: dict[tuple[int, int], counters.Fixed] = {}
+
+
+def count_fixed(fixed: counters.Fixed, times: int = 1) -> None:
+    """`count_stats(fixed.increments)`, `times` times over, as one addition in memory."""
+    today = daily_key()
+    counters.add_fixed((COUNTS_KEY, today), fixed, {today: DAILY_TTL_SECONDS}, times)
 
 
 def request_counters(status: int, latency_ms: float, upstream_error: bool) -> dict[str, int | float]:

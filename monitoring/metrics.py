@@ -156,18 +156,33 @@ def note_events(outcomes: Iterable[tuple[str, float, str, bool]]) -> None:
     increments: dict[str, float] = {}
     get = increments.get
     for event_type, duration_s, source, published in outcomes:
-        if event_type in ("masking", "unmasking"):
-            buckets, total, count = _histogram_fields(f"{event_type}_duration:{_source(source)}", DURATION_BOUNDS_S)
+        outcome = (event_type, source, published)
+        histogram, field = _outcome_fields.get(outcome) or _fields_of_outcome(*outcome)
+        if histogram is not None:
+            buckets, total, count = histogram
             duration_s = max(duration_s, 0.0)
             bucket = buckets[bisect_left(DURATION_BOUNDS_S, duration_s)]
             increments[bucket] = get(bucket, 0) + 1
             increments[total] = get(total, 0.0) + float(duration_s)
             increments[count] = get(count, 0) + 1
-        field = _event_field(event_type, published)
         increments[field] = get(field, 0) + 1
     if increments:
         _add(increments)
         counters.start_flushing()
+
+
+# (event type, source, published) -> (its duration histogram's fields or None, its outcome field)
+_outcome_fields: dict[tuple[str, str, bool], tuple[tuple[list[str], str, str] | None, str]] = {}
+
+
+def _fields_of_outcome(event_type: str, source: str, published: bool) -> tuple:
+    histogram = None
+    if event_type in ("masking", "unmasking"):
+        histogram = _histogram_fields(f"{event_type}_duration:{_source(source)}", DURATION_BOUNDS_S)
+    fields = (histogram, _event_field(event_type, published))
+    if len(_outcome_fields) < 1000:  # sources and types are bounded sets, but never trust a bound
+        _outcome_fields[(event_type, source, published)] = fields
+    return fields
 
 
 def note_redis_error(operation: str) -> None:

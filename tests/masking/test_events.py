@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from masking import deferred, events, masker, unmasker
+from masking import counters, deferred, events, masker, store, unmasker
 
 pytestmark = pytest.mark.django_db
 
@@ -168,6 +168,31 @@ def test_an_event_that_fails_to_build_is_counted_and_the_others_still_go(redis_c
     asyncio.run(run())
     assert events.failed_count() == before + 1
     assert subscriber()[0] == "aws-masker:events:masking"
+
+
+def test_events_built_together_count_their_fixed_stats_as_often_as_they_were_built(redis_client):
+    masked = store.fixed_mask_counters({"ec2_instance": 2, "vpc": 1})
+    restored = store.fixed_unmask_counters(3, 0)
+    assert store.fixed_mask_counters({"ec2_instance": 2, "vpc": 1}) is masked  # made once
+
+    async def run():
+        for stats in (masked, masked, restored, masked):
+            event = events.build_event(events.MASKING, tenant="default", source="proxy")
+            events.publish_soon(lambda event=event, stats=stats: (event, stats))
+        await events.drain()
+        await counters.aflush()
+
+    asyncio.run(run())
+    counts = {field.decode(): int(n) for field, n in redis_client.hgetall("aws:stats:counts").items()}
+    assert counts == {
+        "mask_operations": 3,
+        "identifiers": 9,
+        "kind:ec2_instance": 6,
+        "kind:vpc": 3,
+        "unmask_operations": 1,
+        "restored_tokens": 3,
+        "unresolved_tokens": 0,
+    }
 
 
 def test_a_remembered_request_publishes_its_masking_event_after_returning(redis_client, subscriber):

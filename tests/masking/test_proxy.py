@@ -441,6 +441,13 @@ def test_a_running_worker_writes_its_request_counters_within_seconds_without_bei
     assert counts[b"status:200"] == b"3" and counts[b"latency_bucket:+Inf"] == b"3"
     assert counts[b"mask_operations"] == b"3" and counts[b"unmask_operations"] == b"3"
     assert redis_client.hget("aws:metrics:counts", "upstream_latency:count") == b"3"
+    # The same prompt three times (the second and third from what the worker remembers): each
+    # identifier, by kind, and each token restored is counted three times.
+    by_kind = {field: int(n) for field, n in counts.items() if field.startswith(b"kind:")}
+    assert by_kind and all(n % 3 == 0 for n in by_kind.values())
+    assert int(counts[b"identifiers"]) == sum(by_kind.values())
+    restored = int(counts[b"restored_tokens"])
+    assert restored > 0 and restored % 3 == 0 and counts.get(b"unresolved_tokens", b"0") == b"0"
 
 
 def test_a_streamed_answer_publishes_one_unmasking_event_with_its_counts(gateway, upstream, api_key, redis_client):
