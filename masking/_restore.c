@@ -1,14 +1,16 @@
 /* masking._restore: a JSON answer's tokens replaced in its bytes, in one pass (masking/answers.py),
-   and the plain text deltas of a stream skipped at byte speed (masking/streaming.py, at the end).
+   the plain text deltas of a stream skipped at byte speed (masking/streaming.py), and a request's
+   long string values found in its bytes (masking/jsonbody.py), the last two further down.
 
-   restore(body: bytes, table: dict) -> (bytes, list) | None
+   restore(body: bytes, table: dict, kinds: dict | None = None) -> (bytes, list | dict) | None
 
    The tokens of `body` (a JSON text) as `tokens.split_json_tokens` finds them, each replaced by
    table[token] (the request's own tokens, as written -> the original as it stands between the quotes
-   of a JSON string); also the tokens found, in order. None whenever the bytes alone do not settle it
+   of a JSON string); also the tokens found, in order, or with `kinds` (token as written -> its kind)
+   how many of each kind, as the unmasking event counts them. None whenever the bytes alone do not settle it
    the way the usual answer does, and the caller takes the general path: a `\u00[2-7]` escape
    anywhere (it could spell a token), a `\u` escape right before a token, an escaped underscore in
-   one, or a token the table does not hold. So wherever this returns, it returns what the Python
+   one, or a token the table (or `kinds`) does not hold. So wherever this returns, it returns what the Python
    path would (tests/masking/test_answers_native.py checks both on generated answers).
 
    The grammar is tokens.py's, read left to right without going back, as its possessive regex
@@ -127,12 +129,29 @@ typedef struct {
     Replacement *items;
     Py_ssize_t count, capacity;
     Py_ssize_t growth; /* bytes the replaced text gains (or loses) */
-    PyObject *found;   /* the tokens, as bytes, in order */
+    PyObject *found;   /* the tokens, as bytes, in order; with `kinds`, kind -> how many */
+    PyObject *kinds;   /* borrowed, may be NULL: token as written -> its kind */
 } Replacements;
 
-static int replacements_init(Replacements *r) {
-    *r = (Replacements){NULL, 0, 0, 0, PyList_New(0)};
+static int replacements_init(Replacements *r, PyObject *kinds) {
+    *r = (Replacements){NULL, 0, 0, 0, kinds != NULL ? PyDict_New() : PyList_New(0), kinds};
     return r->found == NULL ? -1 : 0;
+}
+
+/* counts[kind] += 1 (a new entry at 1). */
+static int count_kind(PyObject *counts, PyObject *kind) {
+    PyObject *seen = PyDict_GetItemWithError(counts, kind); /* borrowed, read before the write below */
+    if (seen == NULL && PyErr_Occurred())
+        return -1;
+    Py_ssize_t n = seen == NULL ? 0 : PyLong_AsSsize_t(seen);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *value = PyLong_FromSsize_t(n + 1);
+    if (value == NULL)
+        return -1;
+    int set = PyDict_SetItem(counts, kind, value);
+    Py_DECREF(value);
+    return set;
 }
 
 static void replacements_free(Replacements *r) {
@@ -149,12 +168,15 @@ static int replacements_add(Replacements *r, const unsigned char *s, Py_ssize_t 
     if (token == NULL)
         return -1;
     PyObject *original = PyDict_GetItemWithError(table, token); /* borrowed: made ours below */
-    if (original == NULL || !PyBytes_Check(original)) {
+    PyObject *kind = NULL;                                       /* borrowed, used at once */
+    if (original != NULL && PyBytes_Check(original) && r->kinds != NULL)
+        kind = PyDict_GetItemWithError(r->kinds, token);
+    if (original == NULL || !PyBytes_Check(original) || (r->kinds != NULL && kind == NULL)) {
         Py_DECREF(token);
         return PyErr_Occurred() ? -1 : 0;
     }
     Py_INCREF(original);
-    int appended = PyList_Append(r->found, token);
+    int appended = kind != NULL ? count_kind(r->found, kind) : PyList_Append(r->found, token);
     Py_DECREF(token);
     if (appended == 0 && r->count == r->capacity) {
         Py_ssize_t capacity = r->capacity ? 2 * r->capacity : 16;
@@ -205,8 +227,10 @@ static PyObject *replacements_result(Replacements *r, PyObject *text) {
 }
 
 static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "restore(body: bytes, table: dict)");
+    PyObject *kinds = nargs == 3 && args[2] != Py_None ? args[2] : NULL;
+    if (nargs < 2 || nargs > 3 || !PyBytes_Check(args[0]) || !PyDict_Check(args[1]) ||
+        (kinds != NULL && !PyDict_Check(kinds))) {
+        PyErr_SetString(PyExc_TypeError, "restore(body: bytes, table: dict, kinds: dict | None = None)");
         return NULL;
     }
     PyObject *body = args[0], *table = args[1];
@@ -215,7 +239,7 @@ static PyObject *restore(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
     if (has_ascii_escape(s, n))
         Py_RETURN_NONE;
     Replacements r;
-    if (replacements_init(&r) < 0)
+    if (replacements_init(&r, kinds) < 0)
         return NULL;
     Py_ssize_t pos = 0;
     const unsigned char *hit;
@@ -377,7 +401,7 @@ static PyObject *restore_delta(PyObject *Py_UNUSED(module), PyObject *const *arg
             Py_RETURN_NONE; /* it could be, or end, the start of a token: held back in Python */
     }
     Replacements r;
-    if (replacements_init(&r) < 0)
+    if (replacements_init(&r, NULL) < 0)
         return NULL;
     Py_ssize_t i = start;
     while (i < stop) {
@@ -425,11 +449,74 @@ unsure:
     Py_RETURN_NONE;
 }
 
+/* --- requests: long string values, read aside (masking/jsonbody.py) ------------------------------ */
+
+/* long_values(body, min_length) -> [(start, end), ...]
+
+   The string values of the JSON text `body` with at least `min_length` bytes between their quotes:
+   the spans of what stands between the quotes, in order. Keys (a string followed by ':') are left
+   out. Read as JSON delimits strings: outside one, a quote opens it; inside, a quote closes it unless
+   an odd run of backslashes stands before it. Wherever `body` is valid JSON these are exactly the
+   strings a parser reads; the caller parses the rest, and each span, so an invalid body is still
+   refused. Linear: memchr finds each quote, and a run of backslashes is read once. */
+static PyObject *long_values(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "long_values(body: bytes, min_length: int)");
+        return NULL;
+    }
+    Py_ssize_t min_length = PyLong_AsSsize_t(args[1]);
+    if (min_length == -1 && PyErr_Occurred())
+        return NULL;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    PyObject *spans = PyList_New(0);
+    if (spans == NULL)
+        return NULL;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        const unsigned char *open = memchr(s + i, '"', n - i);
+        if (open == NULL)
+            break;
+        Py_ssize_t start = open - s + 1, j = start, end = -1;
+        while (j < n) {
+            const unsigned char *quote = memchr(s + j, '"', n - j);
+            if (quote == NULL)
+                break;
+            Py_ssize_t at = quote - s, run = 0;
+            while (at - 1 - run >= start && s[at - 1 - run] == '\\')
+                run++;
+            if (run % 2 == 0) {
+                end = at;
+                break;
+            }
+            j = at + 1;
+        }
+        if (end < 0)
+            break; /* an unterminated string: the parser refuses the body */
+        Py_ssize_t after = end + 1;
+        while (after < n && (s[after] == ' ' || s[after] == '\t' || s[after] == '\n' || s[after] == '\r'))
+            after++;
+        if (end - start >= min_length && !(after < n && s[after] == ':')) {
+            PyObject *span = Py_BuildValue("(nn)", start, end);
+            if (span == NULL || PyList_Append(spans, span) < 0) {
+                Py_XDECREF(span);
+                Py_DECREF(spans);
+                return NULL;
+            }
+            Py_DECREF(span);
+        }
+        i = end + 1;
+    }
+    return spans;
+}
+
 static PyMethodDef methods[] = {
     {"restore", (PyCFunction)(void (*)(void))restore, METH_FASTCALL,
-     "restore(body, table) -> (restored body, tokens found) | None: see masking/_restore.c."},
+     "restore(body, table, kinds=None) -> (restored body, tokens found or counts by kind) | None: see masking/_restore.c."},
     {"restore_delta", (PyCFunction)(void (*)(void))restore_delta, METH_FASTCALL,
      "restore_delta(buf, start, stop, table, after_word) -> (text | None, tokens) | None: see _restore.c."},
+    {"long_values", (PyCFunction)(void (*)(void))long_values, METH_FASTCALL,
+     "long_values(body, min_length) -> [(start, end), ...]: see masking/_restore.c."},
     {"plain_run", (PyCFunction)(void (*)(void))plain_run, METH_FASTCALL,
      "plain_run(buf, start, prefix) -> (end, text_start, text_stop) | None: see masking/_restore.c."},
     {NULL, NULL, 0, NULL},

@@ -45,21 +45,26 @@ _kinds = _Memo(lambda written: kind_of(canonical_json_token(written)))  # a toke
 
 
 async def arestore(
-    body: bytes, tenant: TenantRef, request_id: str | None, request: dict[bytes, bytes] | None = None
+    body: bytes,
+    tenant: TenantRef,
+    request_id: str | None,
+    request: dict[bytes, bytes] | None = None,
+    kinds: dict[bytes, str] | None = None,
 ) -> bytes | None:
     """`body` (JSON) with every token this tenant owns replaced by its original, JSON-escaped, and
     the unmasking event published; unknown tokens stay as they are. None: parse it instead.
 
-    `request`: the request's own tokens, as written -> original as escaped (MaskResult.restore). An
-    answer that names only those, as it usually does, is restored from them in one pass, with no
-    lookup per token (`restore_from`)."""
+    `request`: the request's own tokens, as written -> original as escaped (MaskResult.restore), and
+    `kinds` the same tokens -> their kind (MaskResult.kinds). An answer that names only those, as it
+    usually does, is restored from them in one pass that also counts them by kind, with no lookup
+    per token (`restore_from`)."""
     if request:
         started = time.perf_counter()
-        done = restore_from(body, request)
+        done = restore_from(body, request, kinds)
         if done is not None:
-            restored, written = done
-            if written:
-                counted = lambda: Counter(map(_kinds.__getitem__, written))  # noqa: E731 - built later
+            restored, found = done
+            if found:
+                counted = found if kinds else lambda: Counter(map(_kinds.__getitem__, found))
                 publish_proxy_unmasking(None, 0, tenant, request_id, started, len(body), counted)
             return restored
     parts = split_json_tokens(body)
@@ -74,29 +79,34 @@ except ImportError:  # no C compiler where it was installed: the Python pass giv
     _native_restore = None
 
 
-def restore_from(body: bytes, request: dict[bytes, bytes]) -> tuple[bytes, list[bytes]] | None:
+def restore_from(
+    body: bytes, request: dict[bytes, bytes], kinds: dict[bytes, str] | None = None
+) -> tuple[bytes, list[bytes] | dict[str, int]] | None:
     """`body` with its tokens replaced from `request` (token as written -> original as escaped), and
-    the tokens as written, in order; None when a token is not in `request`, or the bytes alone
-    cannot settle it (then `arestore` takes the general path). One C pass (masking/_restore.c)
-    where it is built: the regex split alone costs a JSON answer most of its restoring."""
+    the tokens as written, in order, or with `kinds` (token as written -> kind) how many of each kind;
+    None when a token is not in `request` (or `kinds`), or the bytes alone cannot settle it (then
+    `arestore` takes the general path). One C pass (masking/_restore.c) where it is built: the regex
+    split alone costs a JSON answer most of its restoring."""
     if _native_restore is not None:
-        return _native_restore(body, request)
-    return restore_from_python(body, request)
+        return _native_restore(body, request, kinds)
+    return restore_from_python(body, request, kinds)
 
 
-def restore_from_python(body: bytes, request: dict[bytes, bytes]) -> tuple[bytes, list[bytes]] | None:
+def restore_from_python(
+    body: bytes, request: dict[bytes, bytes], kinds: dict[bytes, str] | None = None
+) -> tuple[bytes, list[bytes] | dict[str, int]] | None:
     """`restore_from` without the C pass."""
     parts = split_json_tokens(body)
     if parts is None:
         return None
     if len(parts) == 1:
-        return body, []
+        return body, {} if kinds is not None else []
     written = parts[1::2]
     replaced = list(map(request.get, written))
-    if None in replaced:
+    if None in replaced or (kinds is not None and not all(token in kinds for token in written)):
         return None
     parts[1::2] = replaced
-    return b"".join(parts), written
+    return b"".join(parts), dict(Counter(map(kinds.__getitem__, written))) if kinds is not None else written
 
 
 async def _restore(parts: list[bytes], body: bytes, tenant: TenantRef, request_id: str | None) -> bytes:

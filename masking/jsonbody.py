@@ -4,13 +4,30 @@ orjson reads and writes about twice (reading) to twenty times (writing) as fast 
 library, but it would silently turn an integer past 64 bits into a float and refuse NaN or lone
 surrogates, which the Claude API's clients may send. Those bodies take the standard library, so a
 document always goes back upstream meaning exactly what the client wrote.
+
+A conversation sends its earlier turns again, byte for byte, on every turn. Reading a long string
+is most of what parsing costs (a 16 KB text outside Latin-1 becomes a two-byte-per-character
+string), so a request's long string values are read aside (`_read_aside`): each is found in the
+body's bytes (`long_values`, masking/_restore.c), looked up among the strings read lately by its
+exact bytes (`read_lately`), and decoded on its own only when it is new; the rest of the body is
+parsed with a placeholder in each one's place, which the walk for huge floats then replaces.
 """
 
 import json
+import secrets
 
 import orjson
 
 from masking.errors import InvalidPayload
+
+try:  # scripts/build_speedups.py builds it (`make run`, `make test`)
+    from masking._restore import long_values as _long_values
+except ImportError:  # no C compiler where it was installed: every body is parsed whole
+    _long_values = None
+
+LONG_STRING_BYTES = 1024  # a string value this long (as written) is read aside, and remembered
+MAX_READ_LATELY_BYTES = 16 * 1024 * 1024  # bytes of strings remembered, as written and read, per worker
+_EDGE = 48  # bytes taken from each end of a string for its key in `read_lately`
 
 # orjson reads an integer past 64 bits as a float (silently inexact); no exact integer or ordinary
 # float reaches this size, so a float this large sends the body to the standard parser.
@@ -44,9 +61,95 @@ def fast_loads(body: bytes) -> object | None:
     return None if _has_huge_float(document) else document
 
 
+class _ReadLately:
+    """Long strings as written in a body (between their quotes) -> as read, bounded by bytes.
+
+    Looked up by length and both ends, then compared whole (a comparison costs far less than hashing
+    all of a new bytes object); two strings sharing those share the slot, the last one kept."""
+
+    def __init__(self, max_bytes: int = MAX_READ_LATELY_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._read: dict[tuple[int, bytes, bytes], tuple[bytes, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._read)
+
+    def get(self, written: bytes) -> str | None:
+        entry = self._read.get((len(written), written[:_EDGE], written[-_EDGE:]))
+        return entry[1] if entry is not None and entry[0] == written else None
+
+    def put(self, written: bytes, text: str) -> None:
+        cost = len(written) + len(text) * 2
+        if cost > self.max_bytes // 4:
+            return
+        if self.size + cost > self.max_bytes:
+            self.clear()
+        self._read[(len(written), written[:_EDGE], written[-_EDGE:])] = (written, text)
+        self.size += cost
+
+    def clear(self) -> None:
+        self._read.clear()
+        self.size = 0
+
+
+read_lately = _ReadLately()
+# What stands in a long string's place while the rest is parsed: a NUL character and a random name
+# of this process's (which no client writes by chance), then the string's number in the body.
+_PLACEHOLDER = secrets.token_hex(8)
+
+
+def _read_aside(body: bytes) -> object | None:
+    """`fast_loads(body)` with its long string values read aside, those read lately not decoded
+    again; None where it has none, or where this cannot answer: then the body is parsed whole."""
+    spans = _long_values(body, LONG_STRING_BYTES)
+    if not spans:
+        return None
+    aside: dict[str, str] = {}
+    pieces, pos = [], 0
+    for number, (start, end) in enumerate(spans):
+        written = body[start:end]
+        text = read_lately.get(written)
+        if text is None:
+            try:
+                text = orjson.loads(body[start - 1 : end + 1])  # with its quotes
+            except orjson.JSONDecodeError:  # invalid UTF-8 or JSON, a lone surrogate: the whole body's way
+                return None
+            read_lately.put(written, text)
+        aside[f"\x00{_PLACEHOLDER}:{number}"] = text
+        pieces += (body[pos:start], f"\\u0000{_PLACEHOLDER}:{number}".encode())  # between its quotes
+        pos = end
+    pieces.append(body[pos:])
+    try:
+        holder = [orjson.loads(b"".join(pieces))]
+    except orjson.JSONDecodeError:
+        return None
+    return holder[0] if _put_back(holder, aside) else None
+
+
+def _put_back(document, aside: dict[str, str]) -> bool:
+    """Each placeholder in `document` replaced by its string; False if a number is a float of 2**63
+    or more (`_has_huge_float`): the standard parser must read the body."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        for key, value in node.items() if type(node) is dict else enumerate(node):
+            kind = type(value)
+            if kind is str:
+                if value in aside:
+                    node[key] = aside[value]
+            elif kind is dict or kind is list:
+                stack.append(value)
+            elif kind is float and not -_HUGE < value < _HUGE:
+                return False
+    return True
+
+
 def parse(body: bytes) -> tuple[object, bool]:
     """A request body and whether orjson may write it back, or InvalidPayload (400) saying why."""
-    payload = fast_loads(body)
+    payload = _read_aside(body) if _long_values is not None and len(body) > LONG_STRING_BYTES else None
+    if payload is None:
+        payload = fast_loads(body)
     if payload is not None:
         return payload, True
     try:

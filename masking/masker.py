@@ -13,10 +13,11 @@ import functools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from masking import cache, deferred, events, jsonbody, policy, repeats, store
-from masking.engine import Match, scan
+from masking.engine import KINDS, Match, scan
 from masking.models import DEFAULT_TENANT
 from masking.tokens import redaction_marker
 
@@ -40,6 +41,7 @@ class MaskResult:
     # JSON string: what restoring an answer to this request needs (masking.answers). Never mutate:
     # it may be a remembered text's own.
     restore: dict[bytes, bytes] = field(default_factory=dict)
+    kinds: dict[bytes, str] = field(default_factory=dict)  # the same tokens -> their kind (`kind_of`)
 
 
 @dataclass(slots=True)
@@ -82,10 +84,11 @@ class _Output:
     mapping cache keeps `version` and until `until` (time.monotonic()), when an entry it used is
     due for a refresh."""
 
-    __slots__ = ("found", "used", "text", "entities", "restore", "tenant", "version", "until")
+    __slots__ = ("found", "used", "text", "entities", "restore", "kinds", "tenant", "version", "until")
 
-    def __init__(self, found, used, text, entities, restore) -> None:
-        self.found, self.used, self.text, self.entities, self.restore = found, used, text, entities, restore
+    def __init__(self, found, used, text, entities, restore, kinds) -> None:
+        self.found, self.used, self.text, self.entities = found, used, text, entities
+        self.restore, self.kinds = restore, kinds
         self.tenant: str | None = None
         self.version = -1
         self.until = 0.0
@@ -142,12 +145,13 @@ class _Scanned:
             return last
         masked, entities = _masked(text, found, tokens)
         escaped = jsonbody.escaped
-        restore = {
-            token.encode(): escaped[text[match.start : match.end]]
-            for (match, mode), token in zip(found, used, strict=True)
-            if mode == policy.MASK
-        }
-        self.output = _Output(found, used, masked, entities, restore)
+        restore, kinds = {}, {}
+        for (match, mode), token in zip(found, used, strict=True):
+            if mode == policy.MASK:
+                written = token.encode()
+                restore[written] = escaped[text[match.start : match.end]]
+                kinds[written] = kind_of(token)
+        self.output = _Output(found, used, masked, entities, restore, kinds)
         return self.output
 
     def remembered(self, found: list[tuple[Match, str]], tenant: str, version: int, now: float) -> _Output | None:
@@ -296,19 +300,21 @@ def _apply_masking(
 
 
 def _result(plan: _MaskPlan, outputs: list[_Output], new_mappings: int) -> MaskResult:
-    restores = [output.restore for output in outputs if output.restore]
-    if len(restores) == 1:
-        restore = restores[0]
+    with_tokens = [output for output in outputs if output.restore]
+    if len(with_tokens) == 1:
+        restore, kinds = with_tokens[0].restore, with_tokens[0].kinds
     else:
-        restore = {}
-        for each in restores:
-            restore.update(each)
+        restore, kinds = {}, {}
+        for output in with_tokens:
+            restore.update(output.restore)
+            kinds.update(output.kinds)
     return MaskResult(
         texts=[output.text for output in outputs],
         entities=[output.entities for output in outputs],
         counts_by_kind=dict(plan.counts),
         new_mappings=new_mappings,
         restore=restore,
+        kinds=kinds,
     )
 
 
@@ -319,13 +325,23 @@ def _remembered_result(plan: _MaskPlan, tenant: str) -> MaskResult | None:
     outputs = []
     for text, found, scanned in zip(plan.texts, plan.found, plan.scanned, strict=True):
         if not found:
-            outputs.append(_Output(found, [], text, [], {}))
+            outputs.append(_Output(found, [], text, [], {}, {}))
             continue
         output = scanned.remembered(found, tenant, version, now)
         if output is None:
             return None
         outputs.append(output)
     return _result(plan, outputs, 0)
+
+
+_KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
+
+
+@lru_cache(maxsize=4096)  # an answer names the same few tokens many times
+def kind_of(token: str) -> str:
+    """The kind a token stands for, from its name (a custom rule's prefix, lowercased, if not built in)."""
+    prefix = token[len("AWS_") : token.rindex("_")]
+    return _KIND_BY_PREFIX.get(prefix, prefix.lower())
 
 
 def byte_size(texts: list[str]) -> int:
@@ -427,7 +443,7 @@ async def amask_texts(
         events.publish_soon(
             lambda: (
                 _masking_event(plan, tenant, source, request_id, started, ended),
-                store.mask_counters((), plan.counts),  # every identifier masked is counted by kind
+                store.fixed_mask_counters(plan.counts),  # every identifier masked is counted by kind
             )
         )
         return result

@@ -124,6 +124,7 @@ class _Call:
         self.cache = TokenCache(self._lookup)
         self.prefetched: asyncio.Task | None = None
         self.restore: dict[bytes, bytes] | None = None  # the request's tokens -> originals (MaskResult.restore)
+        self.kinds: dict[bytes, str] | None = None  # the same tokens -> their kinds (MaskResult.kinds)
         self.epoch: asyncio.Future | None = None  # the mapping epoch's read, started before the body is read
         self.key: str | None = None  # a gateway key, checked again if API clients change meanwhile
         self.keys_generation = 0
@@ -256,7 +257,7 @@ class _Call:
             raise Unauthenticated("Invalid or inactive API key.")  # deactivated while remembered: nothing forwarded
         if not any(masked.entities):  # nothing found (or every kind found is "off"): the body as the client wrote it
             return body
-        self.restore = masked.restore
+        self.restore, self.kinds = masked.restore, masked.kinds
         write_slots(slots, masked.texts)
         if isinstance(payload, dict) and payload.get("stream") is True:
             # The answer mostly names what the question did: fetch those originals in one MGET while the
@@ -282,7 +283,7 @@ class _Call:
         return Answer(response.status_code, upstream.returned_headers(response), body)
 
     async def _unmasked(self, body: bytes) -> bytes:
-        restored = await answers.arestore(body, self.tenant, self.request_id, self.restore)
+        restored = await answers.arestore(body, self.tenant, self.request_id, self.restore, self.kinds)
         if restored is not None:
             return restored
         payload, finite = jsonbody.fast_loads(body), True

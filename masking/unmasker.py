@@ -10,11 +10,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from masking import cache, events, store
-from masking.engine import KINDS
-from masking.masker import byte_size, string_slots, with_strings
+from masking.masker import byte_size, kind_of, string_slots, with_strings
 from masking.models import DEFAULT_TENANT
 from masking.tokens import canonical, split_tokens
 
@@ -38,15 +36,6 @@ async def alookup_originals(tokens: list[str], tenant: store.TenantRef) -> dict[
         cache.mappings.remember_originals(slug, stored, await store.attl_seconds(tenant))
         found.update(stored)
     return found
-
-
-_KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
-
-
-@lru_cache(maxsize=4096)  # an answer names the same few tokens many times
-def kind_of(token: str) -> str:
-    prefix = token[len("AWS_") : token.rindex("_")]
-    return _KIND_BY_PREFIX.get(prefix, prefix.lower())
 
 
 def _find_all(texts: list[str]) -> tuple[list[list[str]], list[str]]:
@@ -126,17 +115,17 @@ def publish_proxy_unmasking(
     request_id: str | None,
     started: float,
     size: int,
-    counted: Callable[[], Mapping[str, int]] | None = None,
+    counted: Callable[[], Mapping[str, int]] | Mapping[str, int] | None = None,
 ) -> None:
     """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
     as it streamed (masking.streaming): `restored` counts the occurrences restored by token (or
-    `counted()`, by kind, when the event is built), `size` is the answer's, in bytes as the
+    `counted` by kind, or `counted()` when the event is built), `size` is the answer's, in bytes as the
     upstream sent them. Built and published once the proxy next waits (events.publish_soon)."""
     duration_ms = (time.perf_counter() - started) * 1000
 
     def build() -> events.Built:
         if counted is not None:
-            by_kind = counted()  # build_event copies it
+            by_kind = counted() if callable(counted) else counted  # build_event copies it
             total = sum(by_kind.values())
         else:
             by_kind, total = _by_kind(restored)
@@ -150,7 +139,7 @@ def publish_proxy_unmasking(
             duration_ms=duration_ms,
             bytes=size,
         )
-        return event, store.unmask_counters(total, unresolved)
+        return event, store.fixed_unmask_counters(total, unresolved)
 
     events.publish_soon(build)
 

@@ -4,6 +4,7 @@ at all, and a stream's run of plain text deltas (masking.streaming.plain_run_by_
 
 import random
 import shutil
+from collections import Counter
 
 import pytest
 
@@ -17,6 +18,8 @@ TABLE = {
     b"AWS_S3_BUCKET_003": b'my\\"odd\\\\bucket',
     b"AWS_IAM_ROLE_ARN_004": "arn:aws:iam::123456789012:role/ünïcödé".encode(),
 }
+KINDS = {b"AWS_EC2_001": "ec2_instance", b"AWS_VPC_002": "vpc", b"AWS_S3_BUCKET_003": "s3_bucket"}
+KINDS[b"AWS_IAM_ROLE_ARN_004"] = "iam_role_arn"
 # Pieces that meet at every boundary the grammar cares about: tokens known and unknown, near-tokens,
 # JSON escapes before and inside tokens (control letters, \u escapes, escaped backslashes and
 # underscores), word characters, non-ASCII text, quotes.
@@ -81,6 +84,32 @@ def test_the_c_pass_restores_what_the_python_pass_restores_wherever_it_answers()
 
 
 @native
+def test_with_the_kinds_both_passes_count_the_tokens_by_kind_instead_of_listing_them():
+    answered = 0
+    for body in generated(seed=6, count=20_000):
+        listed = answers.restore_from_python(body, TABLE)
+        expected = answers.restore_from_python(body, TABLE, KINDS)
+        assert (expected is None) == (listed is None), body
+        if expected is not None:
+            assert expected == (listed[0], dict(Counter(KINDS[token] for token in listed[1]))), body
+        got = answers._native_restore(body, TABLE, KINDS)
+        assert (got is None) == (answers._native_restore(body, TABLE) is None), body
+        if got is not None:
+            answered += 1
+            assert got == expected, body
+    assert answered > 5_000
+
+
+@native
+def test_a_token_whose_kind_is_not_given_is_left_to_the_general_path():
+    body = b'{"text":"AWS_EC2_001 in AWS_VPC_002"}'
+    kinds = {b"AWS_EC2_001": "ec2_instance"}
+    assert answers._native_restore(body, TABLE, kinds) is None
+    assert answers.restore_from_python(body, TABLE, kinds) is None
+    assert answers._native_restore(body, TABLE, KINDS)[1] == {"ec2_instance": 1, "vpc": 1}
+
+
+@native
 @pytest.mark.parametrize(
     "body",
     [
@@ -114,6 +143,7 @@ def test_what_the_bytes_alone_do_not_settle_is_left_to_the_general_path(body):
 def test_hostile_answers_are_read_to_the_end_with_the_right_answer(unit):
     body = unit * (1_000_000 // len(unit))
     assert answers._native_restore(body, TABLE) == answers.restore_from_python(body, TABLE)
+    assert answers._native_restore(body, TABLE, KINDS) == answers.restore_from_python(body, TABLE, KINDS)
 
 
 def test_the_c_pass_is_built_wherever_a_c_compiler_is():
