@@ -291,16 +291,18 @@ async def amapping_epoch(
     Read by every masked request before it forwards anything: it is also the fail-closed check.
     `publications` (channel, message) go out in the same round trip; their replies come back
     (a number, or the error). `read`: that round trip already started (start_mapping_epoch_read)."""
-    line = get_line()  # not redis-py's client: see masking/redisline.py
     with fail_closed("mask"):
-        replies = await (read if read is not None else line.execute(_epoch_read(publications)))
+        if read is None:
+            read = get_line().execute(_epoch_read(publications))  # not redis-py's client: masking/redisline.py
+        replies = await read
         *published, epoch, keys = replies
         if isinstance(epoch, Exception):
             raise epoch
         if not isinstance(keys, Exception):
             cache.api_keys.observe(keys)  # the same round trip tells the proxy whether API keys changed
         if epoch is None:
-            created, epoch = await line.execute([("SET", EPOCH_KEY, secrets.token_hex(8), "NX"), ("GET", EPOCH_KEY)])
+            commands = [("SET", EPOCH_KEY, secrets.token_hex(8), "NX"), ("GET", EPOCH_KEY)]
+            created, epoch = await get_line().execute(commands)
             for reply in (created, epoch):
                 if isinstance(reply, Exception):
                     raise reply
