@@ -10,6 +10,7 @@ epoch from Redis first, which fails closed.
 
 import asyncio
 import functools
+import operator
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -205,9 +206,30 @@ def _scanned(text: str, rules: tuple) -> _Scanned:
     return found
 
 
+# The last plan made, and what it was made from: a conversation's turn sent again (a retry, or the
+# same texts read back as the same strings, masking.jsonbody) is planned once.
+_last_plan: tuple[dict, tuple, list[str], _MaskPlan] | None = None
+
+
 def _plan_masking(texts: list[str], tenant: store.TenantRef) -> _MaskPlan:
+    global _last_plan
     modes = policy.effective_modes(tenant)
     rules = policy.extra_rules(tenant)
+    last = _last_plan
+    if (
+        last is not None
+        and last[0] is modes
+        and last[1] is rules
+        and len(last[2]) == len(texts)
+        and all(map(operator.is_, last[2], texts))
+    ):
+        return last[3]
+    plan = _plan_texts(texts, modes, rules)
+    _last_plan = (modes, rules, list(texts), plan)
+    return plan
+
+
+def _plan_texts(texts: list[str], modes: dict[str, str], rules: tuple) -> _MaskPlan:
     plan = _MaskPlan(texts, [])
     plan.scanned = [_scanned(text, rules) for text in texts]
     accounts: set[str] = set()

@@ -265,3 +265,19 @@ def test_an_account_that_follows_an_arn_naming_one_in_a_principal_list_is_masked
 
     assert "210987654321" not in masked and "111122223333" not in masked
     assert masked.count("AWS_ACCOUNT_") == 1 and masked.count("AWS_ARN_") == 1
+
+
+def test_the_same_texts_sent_again_are_planned_once_and_anything_else_anew(monkeypatch):
+    long_text = f"{EC2} in {VPC}. " + "The fleet's hosts, once more. " * 20
+    texts = [long_text, "short"]
+    modes = {}
+    monkeypatch.setattr(policy, "effective_modes", lambda tenant: modes)
+
+    first = masker._plan_masking(texts, "default")
+
+    assert masker._plan_masking(list(texts), "default") is first  # the same strings, in a new list
+    equal = masker._plan_masking(["".join(long_text), "short"], "default")  # another string, equal
+    assert equal is not first and equal.found == first.found and equal.counts == first.counts
+    assert masker._plan_masking([long_text], "default") is not equal
+    modes = {"vpc": "off"}  # a new policy snapshot
+    assert masker._plan_masking(texts, "default").counts == {"ec2_instance": 1}
