@@ -56,6 +56,7 @@ class _MaskPlan:
     # whose texts are remembered masked needs no prefixes.
     sources: list[tuple] = field(default_factory=list)
     _prefixes: dict[str, str] | None = None
+    _size: int | None = None
 
     @property
     def prefixes(self) -> dict[str, str]:
@@ -78,6 +79,13 @@ class _MaskPlan:
     @property
     def items(self) -> list[tuple[str, str]]:
         return [(prefix, original) for original, prefix in self.prefixes.items()]
+
+    @property
+    def size(self) -> int:
+        """The texts' size in UTF-8 bytes, as the masking event reports it."""
+        if self._size is None:
+            self._size = sum(scanned.byte_size(text) for scanned, text in zip(self.scanned, self.texts, strict=True))
+        return self._size
 
 
 class _Output:
@@ -381,7 +389,7 @@ def _masking_event(plan: _MaskPlan, tenant, source, request_id, started: float, 
         request_id=request_id,
         counts_by_kind=plan.counts,
         duration_ms=((ended or time.perf_counter()) - started) * 1000,
-        bytes=sum(scanned.byte_size(text) for scanned, text in zip(plan.scanned, plan.texts, strict=True)),
+        bytes=plan.size,
     )
 
 
