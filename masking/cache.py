@@ -121,48 +121,57 @@ def _until(ttl_seconds: int) -> float:
     return time.monotonic() + min(MAPPING_CACHE_SECONDS, ttl_seconds / 2)
 
 
-class ScanCache:
-    """The engine's answer per (rule set, text), bounded by the characters it holds.
+class ByEnds:
+    """value per (scope, a long string or bytes), bounded by the size its entries are said to cost.
 
-    Looked up by the text's length and its two ends, then compared whole: a text parsed from a
-    request is a new string each time, and hashing all of it (siphash over 32 KB for 16 K
+    Looked up by the string's length and its two ends, then compared whole: a string read from a
+    request is a new object each time, and hashing all of it (siphash over 32 KB for 16 K
     characters outside Latin-1) costs several times the comparison, which stops at the first
-    difference. Two texts that share length and ends share the slot: the last one put keeps it."""
+    difference. Two strings that share scope, length and ends share the slot: the last one put keeps it."""
 
-    EDGE = 48  # characters taken from each end of a text for its key
+    EDGE = 48  # characters (or bytes) taken from each end for the key
 
-    def __init__(self, max_chars: int = MAX_SCANNED_CHARS) -> None:
-        self.max_chars = max_chars
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
         self.size = 0
-        self._found: dict[tuple, tuple[str, object]] = {}  # key -> (the text, what was found)
+        self._found: dict[tuple, tuple] = {}  # key -> (the whole string, its value)
 
     def __len__(self) -> int:
         return len(self._found)
 
-    @classmethod
-    def _key(cls, rules: tuple, text: str) -> tuple:
-        return (rules, len(text), text[: cls.EDGE], text[-cls.EDGE :])
-
-    def get(self, rules: tuple, text: str):
-        if len(text) < MIN_SCANNED_CHARS:
-            return None
-        entry = self._found.get(self._key(rules, text))
-        if entry is None or (entry[0] is not text and entry[0] != text):
+    def get(self, scope, whole):
+        entry = self._found.get((scope, len(whole), whole[: self.EDGE], whole[-self.EDGE :]))
+        if entry is None or (entry[0] is not whole and entry[0] != whole):
             return None
         return entry[1]
 
-    def put(self, rules: tuple, text: str, found) -> None:
-        cost = 2 * len(text)  # the text, and its masked form kept beside the matches
-        if len(text) < MIN_SCANNED_CHARS or cost > self.max_chars // 4:
+    def put(self, scope, whole, value, cost: int) -> None:
+        """Remember `value`, unless its `cost` is over a quarter of the bound; past the bound, start over."""
+        if cost > self.max_size // 4:
             return
-        if self.size + cost > self.max_chars:
+        if self.size + cost > self.max_size:
             self.clear()
-        self._found[self._key(rules, text)] = (text, found)
+        self._found[(scope, len(whole), whole[: self.EDGE], whole[-self.EDGE :])] = (whole, value)
         self.size += cost
 
     def clear(self) -> None:
         self._found.clear()
         self.size = 0
+
+
+class ScanCache(ByEnds):
+    """The engine's answer per (rule set, text), for texts of MIN_SCANNED_CHARS or more, bounded by
+    the characters it holds."""
+
+    def __init__(self, max_chars: int = MAX_SCANNED_CHARS) -> None:
+        super().__init__(max_chars)
+
+    def get(self, rules: tuple, text: str):
+        return super().get(rules, text) if len(text) >= MIN_SCANNED_CHARS else None
+
+    def put(self, rules: tuple, text: str, found) -> None:  # the text, and its masked form kept beside the matches
+        if len(text) >= MIN_SCANNED_CHARS:
+            super().put(rules, text, found, 2 * len(text))
 
 
 mappings = MappingCache()

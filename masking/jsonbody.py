@@ -18,6 +18,7 @@ import secrets
 
 import orjson
 
+from masking.cache import ByEnds
 from masking.errors import InvalidPayload
 
 try:  # scripts/build_speedups.py builds it (`make run`, `make test`)
@@ -27,28 +28,10 @@ except ImportError:  # no C compiler where it was installed: every body is parse
 
 LONG_STRING_BYTES = 1024  # a string value this long (as written) is read aside, and remembered
 MAX_READ_LATELY_BYTES = 16 * 1024 * 1024  # bytes of strings remembered, as written and read, per worker
-_EDGE = 48  # bytes taken from each end of a string for its key in `read_lately`
 
 # orjson reads an integer past 64 bits as a float (silently inexact); no exact integer or ordinary
 # float reaches this size, so a float this large sends the body to the standard parser.
 _HUGE = float(2**63)
-
-
-def _has_huge_float(document) -> bool:
-    """Whether any number in `document` is a float of 2**63 or more: a walk of its containers, which
-    for a Messages body (a few hundred nodes at most, the texts being single strings) costs far
-    less than scanning its bytes."""
-    stack = [document]
-    while stack:
-        value = stack.pop()
-        kind = type(value)
-        if kind is dict:
-            stack.extend(value.values())
-        elif kind is list:
-            stack.extend(value)
-        elif kind is float and not -_HUGE < value < _HUGE:
-            return True
-    return False
 
 
 def fast_loads(body: bytes) -> object | None:
@@ -58,42 +41,11 @@ def fast_loads(body: bytes) -> object | None:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    return None if _has_huge_float(document) else document
+    return document if _settle([document]) else None
 
 
-class _ReadLately:
-    """Long strings as written in a body (between their quotes) -> as read, bounded by bytes.
-
-    Looked up by length and both ends, then compared whole (a comparison costs far less than hashing
-    all of a new bytes object); two strings sharing those share the slot, the last one kept."""
-
-    def __init__(self, max_bytes: int = MAX_READ_LATELY_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._read: dict[tuple[int, bytes, bytes], tuple[bytes, str]] = {}
-
-    def __len__(self) -> int:
-        return len(self._read)
-
-    def get(self, written: bytes) -> str | None:
-        entry = self._read.get((len(written), written[:_EDGE], written[-_EDGE:]))
-        return entry[1] if entry is not None and entry[0] == written else None
-
-    def put(self, written: bytes, text: str) -> None:
-        cost = len(written) + len(text) * 2
-        if cost > self.max_bytes // 4:
-            return
-        if self.size + cost > self.max_bytes:
-            self.clear()
-        self._read[(len(written), written[:_EDGE], written[-_EDGE:])] = (written, text)
-        self.size += cost
-
-    def clear(self) -> None:
-        self._read.clear()
-        self.size = 0
-
-
-read_lately = _ReadLately()
+# long strings as written (between their quotes) -> as read: cost counted as both, in bytes
+read_lately = ByEnds(MAX_READ_LATELY_BYTES)
 # What stands in a long string's place while the rest is parsed: a NUL character and a random name
 # of this process's (which no client writes by chance), then the string's number in the body.
 _PLACEHOLDER = secrets.token_hex(8)
@@ -109,13 +61,13 @@ def _read_aside(body: bytes) -> object | None:
     pieces, pos = [], 0
     for number, (start, end) in enumerate(spans):
         written = body[start:end]
-        text = read_lately.get(written)
+        text = read_lately.get(None, written)
         if text is None:
             try:
                 text = orjson.loads(body[start - 1 : end + 1])  # with its quotes
             except orjson.JSONDecodeError:  # invalid UTF-8 or JSON, a lone surrogate: the whole body's way
                 return None
-            read_lately.put(written, text)
+            read_lately.put(None, written, text, len(written) + 2 * len(text))
         aside[f"\x00{_PLACEHOLDER}:{number}"] = text
         pieces += (body[pos:start], f"\\u0000{_PLACEHOLDER}:{number}".encode())  # between its quotes
         pos = end
@@ -124,19 +76,21 @@ def _read_aside(body: bytes) -> object | None:
         holder = [orjson.loads(b"".join(pieces))]
     except orjson.JSONDecodeError:
         return None
-    return holder[0] if _put_back(holder, aside) else None
+    return holder[0] if _settle(holder, aside) else None
 
 
-def _put_back(document, aside: dict[str, str]) -> bool:
-    """Each placeholder in `document` replaced by its string; False if a number is a float of 2**63
-    or more (`_has_huge_float`): the standard parser must read the body."""
+def _settle(document, aside: dict[str, str] | None = None) -> bool:
+    """Whether orjson read `document` exactly: False if any number in it is a float of 2**63 or more
+    (then the standard parser must read the body). Each placeholder `_read_aside` left in it is
+    replaced by its string on the way. A walk of its containers, which for a Messages body (a few
+    hundred nodes at most, the texts being single strings) costs far less than scanning its bytes."""
     stack = [document]
     while stack:
         node = stack.pop()
         for key, value in node.items() if type(node) is dict else enumerate(node):
             kind = type(value)
             if kind is str:
-                if value in aside:
+                if aside and value in aside:  # never hash a long string for nothing
                     node[key] = aside[value]
             elif kind is dict or kind is list:
                 stack.append(value)
