@@ -42,6 +42,20 @@ class Fixed:
         self.increments = dict(increments)
 
 
+class FixedPer(dict):
+    """key -> `Fixed(make(key))`, made once per key (`memo[key]`); past `bound` keys it starts over."""
+
+    def __init__(self, make, bound: int = 10_000) -> None:
+        super().__init__()
+        self.make, self.bound = make, bound
+
+    def __missing__(self, key) -> Fixed:
+        if len(self) >= self.bound:
+            self.clear()
+        fixed = self[key] = Fixed(self.make(key))
+        return fixed
+
+
 class _Pending:
     """hash keys -> field -> amount not yet in Redis (and `Fixed` increments by how many times they
     were added), and the TTL to set on some hashes."""

@@ -14,7 +14,6 @@ import operator
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import NamedTuple
 
 from masking import cache, deferred, events, jsonbody, policy, repeats, store
@@ -367,7 +366,7 @@ def _remembered_result(plan: _MaskPlan, tenant: str) -> MaskResult | None:
 _KIND_BY_PREFIX = {kind.prefix: kind.name for kind in KINDS.values()}
 
 
-@lru_cache(maxsize=4096)  # an answer names the same few tokens many times
+@functools.lru_cache(maxsize=4096)  # an answer names the same few tokens many times
 def kind_of(token: str) -> str:
     """The kind a token stands for, from its name (a custom rule's prefix, lowercased, if not built in)."""
     prefix = token[len("AWS_") : token.rindex("_")]

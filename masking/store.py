@@ -205,16 +205,10 @@ _kind_fields: dict[str, str] = {}  # kind -> its stats field, made once
 def fixed_mask_counters(counts_by_kind: Mapping[str, int]) -> counters.Fixed:
     """`mask_counters((), counts_by_kind)` as one `counters.Fixed`, made once per distinct counts: a
     conversation's requests mask the same identifiers turn after turn (`count_fixed` adds it)."""
-    key = tuple(counts_by_kind.items())
-    fixed = _fixed_mask_counters.get(key)
-    if fixed is None:
-        if len(_fixed_mask_counters) >= 10_000:
-            _fixed_mask_counters.clear()
-        fixed = _fixed_mask_counters[key] = counters.Fixed(mask_counters((), counts_by_kind))
-    return fixed
+    return _fixed_mask_counters[tuple(counts_by_kind.items())]
 
 
-_fixed_mask_counters: dict[tuple, counters.Fixed] = {}
+_fixed_mask_counters = counters.FixedPer(lambda counts: mask_counters((), dict(counts)))
 
 
 def _kind_field(kind: str) -> str:
@@ -387,16 +381,10 @@ def unmask_counters(restored: int, unresolved: int) -> dict[str, int]:
 
 def fixed_unmask_counters(restored: int, unresolved: int) -> counters.Fixed:
     """`unmask_counters` as one `counters.Fixed`, made once per distinct pair."""
-    key = (restored, unresolved)
-    fixed = _fixed_unmask_counters.get(key)
-    if fixed is None:
-        if len(_fixed_unmask_counters) >= 10_000:
-            _fixed_unmask_counters.clear()
-        fixed = _fixed_unmask_counters[key] = counters.Fixed(unmask_counters(restored, unresolved))
-    return fixed
+    return _fixed_unmask_counters[(restored, unresolved)]
 
 
-_fixed_unmask_counters: dict[tuple[int, int], counters.Fixed] = {}
+_fixed_unmask_counters = counters.FixedPer(lambda pair: unmask_counters(*pair))
 
 
 def count_fixed(fixed: counters.Fixed, times: int = 1) -> None:
