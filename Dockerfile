@@ -38,4 +38,4 @@ RUN DEBUG=1 SECRET_KEY=build-only python -c "import config.asgi, masking._restor
 
 USER app
 EXPOSE 8000
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+CMD ["python", "-m", "config.server", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

@@ -4,14 +4,14 @@ gateway with masking off (pass-through), and through the gateway with masking on
     .venv/bin/python bench/proxy.py   (BENCH_SECONDS=4 per measurement, BENCH_SLICES=8, BENCH_WORKERS=2)
 
 Starts its own redis-server, SQLite database, fake upstream (answers at once, echoing the prompt)
-and two gateways under uvicorn as in production, measures a 16 KB prompt with ~40 AWS identifiers
-at concurrency 1 and 50, non-streaming and streaming, and prints throughput, p50/p99 latency,
-time to first event, and the ratios against the goals of issue 5. "masked" sends the same prompt
-every time, as a conversation resends its earlier turns (the gateway remembers scans and mappings:
-masking/cache.py); "masked-fresh" numbers each prompt, so no text is ever seen twice (the
-identifiers are, as in real use), and shows what masking costs without the remembered scans.
-Everything runs on this machine, so the load generator competes with the servers for the same
-cores: read the ratios, not the absolute numbers."""
+and two gateways as in production (`python -m config.server`, measured once every worker listens),
+measures a 16 KB prompt with ~40 AWS identifiers at concurrency 1 and 50, non-streaming and
+streaming, and prints throughput, p50/p99 latency, time to first event, and the ratios against the
+goals of issue 5. "masked" sends the same prompt every time, as a conversation resends its earlier
+turns (the gateway remembers scans and mappings: masking/cache.py); "masked-fresh" numbers each
+prompt, so no text is ever seen twice (the identifiers are, as in real use), and shows what masking
+costs without the remembered scans. Everything runs on this machine, so the load generator competes
+with the servers for the same cores: read the ratios, not the absolute numbers."""
 
 import asyncio
 import json
@@ -80,11 +80,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def process(args: list[str], env: dict, ready_url: str | None = None, port: int | None = None):
+def process(args: list[str], env: dict, ready_url: str | None = None, port: int | None = None, listeners: int = 1):
+    """Run `args` until the block ends, once `ready_url` answers 200 (or `port` accepts) and
+    `listeners` sockets listen on `port` (a gateway's workers each bind one: config/server.py)."""
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not _ready(ready_url, port):
+        deadline = time.monotonic() + 60
+        while not _ready(ready_url, port) or (port and listening_sockets(port) < listeners):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{args[:4]} did not start: {proc.stderr.read().decode()[-2000:]}")
             time.sleep(0.05)
@@ -107,6 +109,16 @@ def _ready(url: str | None, port: int | None) -> bool:
         return False
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on `port` (from /proc/net/tcp: a worker still starting has none)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return count
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of a process and its children (uvicorn workers), from /proc: unaffected by other load."""
     total = 0.0
@@ -121,10 +133,16 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def uvicorn(app: str, port: int, env: dict, workers: int = 1, factory: bool = False) -> list[str]:
-    args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    return args + (["--factory"] if factory else [])
+def uvicorn(app: str, port: int) -> list[str]:
+    """The fake upstream: one uvicorn process."""
+    args = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    return args + ["--log-level", "warning", "--no-access-log"]
+
+
+def gateway(port: int) -> list[str]:
+    """The gateway as it runs in production (config/server.py), with WORKERS workers."""
+    args = [sys.executable, "-m", "config.server", "--host", "127.0.0.1", "--port", str(port)]
+    return args + ["--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"]
 
 
 def environment(tmp: Path, redis_url: str, upstream_url: str) -> dict:
@@ -336,7 +354,7 @@ def main() -> None:
             upstream_port = free_port()
             upstream = f"http://127.0.0.1:{upstream_port}"
             env = environment(tmp, f"redis://:{password}@127.0.0.1:{redis_port}", upstream)
-            fake = uvicorn("tests.masking.fake_upstream:bench_app", upstream_port, env, factory=True)
+            fake = uvicorn("tests.masking.fake_upstream:bench_app", upstream_port)
             pids = {"direct": stack.enter_context(process(fake, env, port=upstream_port)).pid}
             key = subprocess.run(
                 [sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
@@ -345,9 +363,9 @@ def main() -> None:
             for name, settings_module in (("passthrough", "bench.settings_passthrough"), ("masked", "config.settings")):
                 port = free_port()
                 gateways[name] = f"http://127.0.0.1:{port}"
-                args = uvicorn("config.asgi:application", port, {**env}, workers=WORKERS)
                 gw_env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
-                pids[name] = stack.enter_context(process(args, gw_env, ready_url=f"{gateways[name]}/healthz")).pid
+                ready = {"ready_url": f"{gateways[name]}/healthz", "port": port, "listeners": WORKERS}
+                pids[name] = stack.enter_context(process(gateway(port), gw_env, **ready)).pid
             check_round_trip(gateways["masked"], key, text)
             print(
                 f"prompt {len(text.encode())} bytes, {WORKERS} gateway workers, {SECONDS:g} s per measurement"

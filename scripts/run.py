@@ -179,8 +179,7 @@ def run_everything(env: dict[str, str]) -> None:
         "web": [
             PY,
             "-m",
-            "uvicorn",
-            "config.asgi:application",
+            "config.server",  # uvicorn, a listening socket per worker
             "--host",
             os.environ.get("HOST", "127.0.0.1"),
             "--port",

@@ -1,4 +1,4 @@
-"""Real processes for tests: the gateway under uvicorn, a Celery worker.
+"""Real processes for tests: the gateway (config/server.py: uvicorn), a Celery worker.
 
 They inherit the test session's environment (its redis-server, its SQLite test database file),
 so what a test writes through the ORM in a `transactional_db` test is visible to them."""
@@ -46,32 +46,32 @@ def running(args: list[str], env: dict[str, str], ready: callable, log: Path, ti
                 proc.kill()
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on `port` (a gateway worker binds its own once it is ready to serve)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            count += fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+    return count
+
+
 @contextmanager
 def gateway_process(tmp_path: Path, workers: int = 1, **env: str) -> Iterator[str]:
-    """Run `config.asgi:application` under uvicorn, as in production; yields its base URL."""
+    """Run the gateway as in production (`python -m config.server`) until every worker serves;
+    yields its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
         try:
-            return httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200
+            answered = httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200
         except httpx.HTTPError:
             return False
+        return answered and listening_sockets(port) >= workers
 
-    args = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
+    args = [sys.executable, "-m", "config.server", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--workers", str(workers), "--log-level", "warning"]
     with running(args, process_env(**env), ready, tmp_path / f"gateway-{port}.log"):
         yield url
 

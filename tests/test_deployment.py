@@ -81,10 +81,10 @@ def test_backups_are_written_to_a_volume(compose, services, name):
     assert mounts[backup_dir] in compose["volumes"]
 
 
-def test_web_is_the_asgi_application_under_uvicorn_and_migrates_first(services):
+def test_web_is_the_gateway_server_and_migrates_first(services):
     command = words(services["web"]["command"])
-    assert "uvicorn config.asgi:application" in command
-    assert command.index("migrate") < command.index("uvicorn")
+    assert "python -m config.server --host 0.0.0.0 --port 8000" in command
+    assert command.index("migrate") < command.index("config.server")
     assert any(port.endswith(":8000") for port in services["web"]["ports"])
 
 
@@ -111,7 +111,7 @@ def test_the_image_runs_as_an_unprivileged_user_with_redis_server_for_restore_te
     assert "/usr/local/bin/redis-server" in dockerfile
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
-    assert "config.asgi:application" in dockerfile
+    assert "config.server" in dockerfile
 
 
 def test_secrets_and_data_stay_out_of_the_image():
