@@ -33,6 +33,7 @@ from masking.payload import read_slots, request_slots, response_slots, write_slo
 from masking.ratelimit import RateLimited, acheck
 from masking.store import MaskingUnavailable, TenantRef, count_request, tenant_slug
 from masking.streaming import StreamRestorer, TokenCache
+from masking.transport import Answer as UpstreamAnswer
 from masking.unmasker import alookup_originals, aunmask_texts, kind_of, publish_proxy_unmasking
 from masking.upstream import UpstreamError
 from monitoring.metrics import note_upstream
@@ -274,7 +275,7 @@ class _Call:
     async def _lookup(self, tokens: list[str]) -> dict[str, str]:
         return await alookup_originals(tokens, self.tenant)
 
-    async def _restored(self, response: httpx.Response) -> Answer:
+    async def _restored(self, response: UpstreamAnswer) -> Answer:
         body = await upstream.read(response)
         # Every token starts with "AWS", unless a JSON escape spells it (tokens.split_json_tokens)
         if settings.PROXY_MASKING and (b"AWS" in body or b"\\u00" in body):
@@ -303,13 +304,13 @@ class _Call:
         write_slots(slots, unmasked.texts)
         return jsonbody.dump(payload, finite)
 
-    def _stream(self, response: httpx.Response) -> Answer:
+    def _stream(self, response: UpstreamAnswer) -> Answer:
         restorer = StreamRestorer(self.cache, self.restore) if settings.PROXY_MASKING else None
         headers = upstream.returned_headers(response)
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return Answer(200, headers, stream=self._relay(response, restorer))
 
-    async def _relay(self, response: httpx.Response, restorer: StreamRestorer | None) -> AsyncIterator[bytes]:
+    async def _relay(self, response: UpstreamAnswer, restorer: StreamRestorer | None) -> AsyncIterator[bytes]:
         status, failed = 200, False
         try:
             if self.prefetched:

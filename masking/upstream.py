@@ -9,8 +9,9 @@ or default headers, and they cost more CPU per request than the HTTP exchange it
 The transport is our own (`masking.transport`: asyncio protocol + httptools), not httpx's: httpcore
 (h11, anyio cancel scopes, sniffio) took ~1.5 ms of CPU for a 16 KB request and 16 KB answer, ~85 %
 of the pass-through proxy's CPU, where the fake upstream answering it (uvicorn + httptools) took
-~0.4 ms. Responses are still httpx's objects (httpx decodes gzip and deflate); requests are written
-as bytes here (`send`), and through httpx's API only in tests of the transport."""
+~0.4 ms. Requests are written as bytes here (`send`), answers come as the transport's `Answer`
+(httpx decodes gzip and deflate ones); httpx's request and response objects are used only in tests
+of the transport."""
 
 import asyncio
 import weakref
@@ -20,7 +21,7 @@ from functools import lru_cache
 import httpx
 from django.conf import settings
 
-from masking.transport import AsyncTransport
+from masking.transport import Answer, AsyncTransport
 
 
 class UpstreamError(Exception):
@@ -80,9 +81,9 @@ def forwarded_headers(client_headers: Iterable[tuple[str, str]], credentials: di
     return headers
 
 
-def returned_headers(response: httpx.Response) -> dict[str, str]:
+def returned_headers(response: Answer) -> dict[str, str]:
     """Upstream response headers worth giving the client (request-id, rate limits, retry-after...)."""
-    return {name: value for name, value in response.headers.items() if name.lower() not in _NOT_RETURNED}
+    return {name: value for name, value in response.headers.items() if name not in _NOT_RETURNED}
 
 
 @lru_cache(maxsize=256)
@@ -109,8 +110,8 @@ def _head(start: bytes, headers: dict[str, str], length: int) -> bytes:
 
 async def send(
     path: str, query: str, headers: dict[str, str], body: bytes, sent: Callable[[], None] | None = None
-) -> httpx.Response:
-    """POST to the upstream; the response is open for streaming and must be closed by the caller.
+) -> Answer:
+    """POST to the upstream; the answer is open for streaming and must be closed by the caller.
     `sent()`, if given, is called once the request is written, while the upstream thinks."""
     key, start = _target(settings.ANTHROPIC_UPSTREAM_URL + path + (f"?{query}" if query else ""))
     try:
@@ -121,16 +122,11 @@ async def send(
         raise UpstreamError(502, "The upstream API could not be reached.") from exc
 
 
-async def read(response: httpx.Response) -> bytes:
+async def read(response: Answer) -> bytes:
     """The whole body, with timeouts and broken connections as `UpstreamError`."""
     try:
-        if "content-encoding" in response.headers:  # httpx decodes gzip and deflate
-            return await response.aread()
-        chunks = [chunk async for chunk in response.stream]  # as it came: httpx's own read costs ~9 us more
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return await response.aread()  # and gives the connection back
     except httpx.TimeoutException as exc:
         raise UpstreamError(504, "The upstream API did not answer in time.") from exc
     except httpx.HTTPError as exc:
         raise UpstreamError(502, "The upstream API connection broke.") from exc
-    finally:
-        await response.aclose()

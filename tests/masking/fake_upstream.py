@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class FakeUpstream:
     chunk_pause: float = 0.0  # seconds between chunks, so each chunk is a separate read on the other side
     record: bool = True  # off in benchmarks, which send thousands of requests
     write_json: Callable[[dict], str] | None = None  # how JSON answers are written (default: UTF-8, not escaped)
+    gzip: bool = False  # answers gzip-compressed (Content-Encoding: gzip), as for "Accept-Encoding: gzip"
 
     def reset(self) -> None:
         """Back to the defaults, keeping the same object (a server may be serving it)."""
@@ -97,6 +99,8 @@ class FakeUpstream:
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
         if self.record:
             self.received.append(Received(scope["path"], scope["query_string"].decode(), headers, body))
+        if self.gzip:
+            send = _gzipped(send)
         if self.delay:
             watcher = asyncio.create_task(self._watch_disconnect(receive))
             await asyncio.sleep(self.delay)
@@ -225,6 +229,22 @@ def _deltas(block: dict, size: int) -> list[dict]:
         pieces = [{"type": "thinking_delta", "thinking": piece} for piece in _pieces(block["thinking"], size)]
         return pieces + [{"type": "signature_delta", "signature": block["signature"]}]
     return [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"], size)]
+
+
+def _gzipped(send):
+    """`send`, compressing the answer's body with gzip as it goes (each chunk decodable on arrival)."""
+    packer = zlib.compressobj(wbits=31)
+
+    async def send_gzipped(message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(name, value) for name, value in message["headers"] if name.lower() != b"content-length"]
+            await send({**message, "headers": headers + [(b"content-encoding", b"gzip")]})
+            return
+        more = message.get("more_body", False)
+        body = packer.compress(message.get("body", b"")) + packer.flush(zlib.Z_SYNC_FLUSH if more else zlib.Z_FINISH)
+        await send({**message, "body": body})
+
+    return send_gzipped
 
 
 async def _send_json(send, status: int, body: dict, write: Callable[[dict], str] | None = None) -> None:

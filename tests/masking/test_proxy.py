@@ -199,6 +199,21 @@ def test_a_streamed_echo_restores_its_tokens_with_at_most_one_lookup(
     assert len(lookups) == (0 if remembered else 1)  # the masking just taught the worker every token
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_an_answer_the_upstream_compressed_is_decoded_and_restored(gateway, upstream, api_key, stream):
+    # The gateway asks for gzip upstream ("Accept-Encoding: gzip, deflate") and answers the client plainly.
+    upstream.gzip, upstream.chunk_size = True, 100
+    response = gateway.post("/v1/messages", json=message(PROMPT, stream=stream), headers=headers(api_key))
+
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert_no_original(upstream.last.body)
+    if stream:
+        assert streamed_text(response.content) == PROMPT
+    else:
+        assert response.json()["content"] == [{"type": "text", "text": PROMPT}]
+
+
 def streamed_text(raw: bytes) -> str:
     events = [json.loads(event.data) for event in SSEParser().feed(raw, final=True)]
     return "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")

@@ -723,3 +723,30 @@ def test_a_server_that_stops_reading_the_request_raises_write_timeout_and_drops_
             return count
 
     assert run(main()) == 0
+
+
+def test_the_proxys_answer_names_headers_in_lower_case_and_joins_repeated_ones():
+    answer_bytes = (
+        b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nVary: Accept\r\nvary: Origin\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+
+    async def handler(reader, writer):
+        await read_request(reader)
+        writer.write(answer_bytes)
+
+    async def main():
+        async with raw_server(handler) as (url, _):
+            transport = AsyncTransport()
+            port = int(url.rsplit(":", 1)[1])
+            head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            answer = await transport.exchange(("http", "127.0.0.1", port), [head, b""], TIMEOUTS)
+            result = answer.status_code, answer.headers, await answer.aread(), sum(map(len, transport.idle.values()))
+            await transport.aclose()
+            return result
+
+    status, headers, body, idle = run(main())
+    assert status == 429
+    assert headers == {"retry-after": "3", "vary": "Accept, Origin", "content-length": "2"}
+    assert body == b"{}"
+    assert idle == 1  # read whole: the connection went back to the pool
