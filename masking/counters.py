@@ -17,7 +17,8 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 
 from redis.exceptions import RedisError
 
@@ -99,6 +100,32 @@ class _Pending:
             self.retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
 
 
+class Tally:
+    """Observations noted one at a time and added up when the pending counters are taken: noting is
+    one append, where counting a request's fields and histogram buckets at once cost a proxied
+    request ~10 µs in a microbenchmark and ~35 µs in a worker (its code run once per request, cold
+    each time). `add_up(observations)` turns a batch into `add...` calls."""
+
+    def __init__(self, add_up: Callable[[list[tuple]], None]) -> None:
+        self.add_up = add_up
+        self.noted: deque[tuple] = deque()  # appended and popped without a lock: both are atomic
+        _tallies.append(self)
+
+    def note(self, *observation) -> None:
+        self.noted.append(observation)
+
+    def take(self) -> None:
+        noted = self.noted
+        batch = []
+        while noted:
+            batch.append(noted.popleft())
+        if batch:
+            self.add_up(batch)
+
+
+_tallies: list[Tally] = []
+
+
 def _merge(amounts: dict, keys: tuple[str, ...], increments: Increments) -> None:
     """Add `increments` to `amounts[keys]` (hash keys -> field -> amount)."""
     into = amounts.get(keys)
@@ -142,9 +169,15 @@ def _queue(pipe, amounts: dict, expires: dict[str, int]) -> None:
         pipe.expire(key, seconds)
 
 
+def _take() -> tuple[dict, dict[str, int]]:
+    for tally in _tallies:
+        tally.take()
+    return _pending.take()
+
+
 def flush() -> bool:
     """Write everything pending in one round trip. Never raises; False if Redis failed."""
-    amounts, expires = _pending.take()
+    amounts, expires = _take()
     if not amounts:
         return True
     pipe = get_redis().pipeline(transaction=False)
@@ -159,7 +192,7 @@ def flush() -> bool:
 
 async def aflush() -> bool:
     deferred.run_now()  # counts a request left for later (masking.deferred) go too
-    amounts, expires = _pending.take()
+    amounts, expires = _take()
     if not amounts:
         return True
     pipe = get_async_redis().pipeline(transaction=False)
@@ -197,3 +230,5 @@ def forget() -> None:
     """Drop what this process has pending and any back-off (tests: each starts with empty Redis)."""
     global _pending
     _pending = _Pending()
+    for tally in _tallies:
+        tally.noted.clear()

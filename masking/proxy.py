@@ -202,7 +202,7 @@ class _Call:
         sent = time.perf_counter()
         # The bookkeeping earlier requests left (masking.deferred) runs once this one is sent.
         response = await upstream.send(self.scope["path"], query, headers, body, sent=deferred.run_now)
-        deferred.later(note_upstream, time.perf_counter() - sent)
+        note_upstream(time.perf_counter() - sent)
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(response)
         return await self._restored(response)
@@ -349,9 +349,9 @@ class _Call:
             self.finished(status, upstream_error=failed)
 
     def finished(self, status: int, upstream_error: bool = False) -> None:
-        # In memory, once a later request waits for the upstream (masking.deferred): this loop
-        # writes the counters to Redis about once a second (masking.counters).
-        deferred.later(count_request, status, (time.perf_counter() - self.started) * 1000, upstream_error)
+        # Noted in memory: this loop adds the requests up and writes the counters to Redis about
+        # once a second (masking.counters).
+        count_request(status, (time.perf_counter() - self.started) * 1000, upstream_error)
 
 
 async def _respond(answer: Answer, send) -> None:

@@ -420,24 +420,37 @@ def record_request(status: int, latency_ms: float, upstream_error: bool = False)
 
 
 def count_request(status: int, latency_ms: float, upstream_error: bool = False) -> None:
-    """Count one proxied request in memory; the running loop writes the counts within about a second.
-    `request_counters` as two additions: its fixed fields (one `counters.Fixed` per status, bucket
-    and outcome), and the latency."""
-    first = bisect_left(LATENCY_BUCKETS_MS, latency_ms)
-    fixed = _fixed_request_counters.get((status, first, upstream_error))
-    if fixed is None:
-        stats = request_counters(status, latency_ms, upstream_error)
-        del stats["latency_ms_sum"]
-        if len(_fixed_request_counters) >= 1000:  # statuses are a bounded set, but never trust a bound
-            _fixed_request_counters.clear()
-        fixed = _fixed_request_counters[(status, first, upstream_error)] = counters.Fixed(stats)
-    today = daily_key()
-    keys, expires = (COUNTS_KEY, today), {today: DAILY_TTL_SECONDS}
-    counters.add_fixed(keys, fixed, expires)
-    counters.add_to_each(keys, {"latency_ms_sum": float(latency_ms)}, expires)
+    """Count one proxied request in memory (`request_counters`, noted now and added up with the
+    others when the running loop writes the counts, within about a second: a request counted in
+    the last second of a day may land in the next day's hash)."""
+    _requests.note(status, latency_ms, upstream_error)
     counters.start_flushing()
 
 
+def _add_requests(requests: list[tuple[int, float, bool]]) -> None:
+    """The requests noted since the last write, as one `counters.Fixed` per status, latency bucket
+    and outcome (added by count) and one latency sum."""
+    by_fixed: dict[counters.Fixed, int] = {}
+    latency_sum = 0.0
+    for status, latency_ms, upstream_error in requests:
+        first = bisect_left(LATENCY_BUCKETS_MS, latency_ms)
+        fixed = _fixed_request_counters.get((status, first, upstream_error))
+        if fixed is None:
+            stats = request_counters(status, latency_ms, upstream_error)
+            del stats["latency_ms_sum"]
+            if len(_fixed_request_counters) >= 1000:  # statuses are a bounded set, but never trust a bound
+                _fixed_request_counters.clear()
+            fixed = _fixed_request_counters[(status, first, upstream_error)] = counters.Fixed(stats)
+        by_fixed[fixed] = by_fixed.get(fixed, 0) + 1
+        latency_sum += latency_ms
+    today = daily_key()
+    keys, expires = (COUNTS_KEY, today), {today: DAILY_TTL_SECONDS}
+    for fixed, times in by_fixed.items():
+        counters.add_fixed(keys, fixed, expires, times)
+    counters.add_to_each(keys, {"latency_ms_sum": float(latency_sum)}, expires)
+
+
+_requests = counters.Tally(_add_requests)
 _fixed_request_counters: dict[tuple[int, int, bool], counters.Fixed] = {}
 
 

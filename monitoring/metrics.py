@@ -131,9 +131,24 @@ async def aobserve_upstream(latency_s: float) -> None:
 
 
 def note_upstream(latency_s: float) -> None:
-    """`aobserve_upstream` for a caller in an event loop that will not wait for it (memory only)."""
-    _add(_histogram("upstream_latency", max(latency_s, 0.0), UPSTREAM_BOUNDS_S))
+    """`aobserve_upstream` for a caller in an event loop that will not wait for it: noted, and
+    added up with the others when the loop writes the counters (`counters.Tally`)."""
+    _upstream_latencies.note(latency_s)
     counters.start_flushing()
+
+
+def _add_upstream_latencies(noted: list[tuple[float]]) -> None:
+    buckets, total, count = _histogram_fields("upstream_latency", UPSTREAM_BOUNDS_S)
+    increments: dict[str, float] = {total: 0.0, count: len(noted)}
+    for (latency_s,) in noted:
+        latency_s = max(latency_s, 0.0)
+        bucket = buckets[bisect_left(UPSTREAM_BOUNDS_S, latency_s)]
+        increments[bucket] = increments.get(bucket, 0) + 1
+        increments[total] += latency_s
+    _add(increments)
+
+
+_upstream_latencies = counters.Tally(_add_upstream_latencies)
 
 
 def observe_event(event_type: str, published: bool) -> None:

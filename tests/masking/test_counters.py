@@ -1,4 +1,5 @@
 import asyncio
+import threading
 import time
 
 from masking import counters, store
@@ -100,3 +101,41 @@ def test_a_request_counted_in_memory_is_written_as_record_request_writes_it(redi
 
     assert stored(redis_client, store.COUNTS_KEY) == written
     assert written["upstream_errors"] == "1" and written["latency_bucket:50"] == "1"
+
+
+def test_requests_noted_one_by_one_add_up_as_requests_recorded_one_by_one(redis_client):
+    requests = [(200, 3.0, False), (200, 40.0, False), (429, 0.5, False), (502, 900.0, True), (200, 3.5, False)]
+    for request in requests:
+        store.record_request(*request)
+    written = stored(redis_client, store.COUNTS_KEY)
+    redis_client.delete(store.COUNTS_KEY)
+
+    async def run():
+        for request in requests:
+            store.count_request(*request)
+        assert stored(redis_client, store.COUNTS_KEY) == {}  # nothing written on the request path
+
+    asyncio.run(run())
+
+    assert stored(redis_client, store.COUNTS_KEY) == written
+    assert written["requests"] == "5" and written["status:200"] == "3"
+
+
+def test_observations_noted_from_several_threads_while_they_are_added_up_are_all_counted(redis_client):
+    tally = counters.Tally(lambda batch: counters.add(KEY, {"noted": len(batch)}))
+    try:
+
+        def note_many():
+            for _ in range(20_000):
+                tally.note(1)
+
+        threads = [threading.Thread(target=note_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            counters.flush()  # takes what is noted so far, as the loop's writer does
+        counters.flush()
+    finally:
+        counters._tallies.remove(tally)
+
+    assert stored(redis_client) == {"noted": "80000"}

@@ -60,7 +60,7 @@ def test_a_huge_number_deep_inside_a_tool_input_is_still_noticed():
 
 # --- long strings read aside (a conversation resends its earlier turns byte for byte) -----------------
 
-LONG = "Request: the fleet's output, ünïcödé ✓ 日本語, \"quoted\", back\\slash, tab\t, line\n. " * 40
+LONG = 'Request: the fleet\'s output, ünïcödé ✓ 日本語, "quoted", back\\slash, tab\t, line\n. ' * 40
 native = pytest.mark.skipif(jsonbody._long_values is None, reason="masking._restore is not built")
 
 

@@ -129,6 +129,25 @@ def test_observations_from_callers_appear_in_the_exposition(client):
     assert values[("aws_masker_redis_errors_total", (("operation", "mask"),))] == 1
 
 
+def test_upstream_latencies_noted_in_a_loop_add_up_as_observed_ones(redis_client):
+    latencies = [0.05, 0.3, 0.3, 7.0, 1000.0, -0.01]
+    for latency in latencies:
+        metrics.observe_upstream(latency)
+    observed = redis_client.hgetall(metrics.METRICS_KEY)
+    redis_client.delete(metrics.METRICS_KEY)
+
+    async def note():
+        for latency in latencies:
+            metrics.note_upstream(latency)
+
+    asyncio.run(note())  # the loop's writer adds them up when the loop ends
+    noted = redis_client.hgetall(metrics.METRICS_KEY)
+    total = b"upstream_latency:sum"
+    assert float(noted.pop(total)) == pytest.approx(float(observed.pop(total)))
+    assert noted == observed
+    assert observed[b"upstream_latency:count"] == b"6" and observed[b"upstream_latency:bucket:0.5"] == b"2"
+
+
 def test_the_async_variants_record_the_same_way(redis_client):
     async def observe():
         await metrics.aobserve_masking(0.001, source="cli")
