@@ -70,13 +70,60 @@ def build_event(
     }
 
 
+class Stem:
+    """What repeats from one event to the next of its kind (type, tenant, source, counts and the stats
+    they add), its JSON written once: an event is a stem with an id, a time, a request id, a duration
+    and a size (`publish_stem`). A conversation resends the same identifiers turn after turn, so its
+    requests' events share stems. Building each event as a dict, writing it with orjson and looking its
+    stats up cost a masked proxy request 35-70 µs in a worker (two events, their code run cold)."""
+
+    __slots__ = ("event_type", "source", "channel", "stats", "_type", "_middle")
+
+    def __init__(
+        self,
+        event_type: str,
+        *,
+        tenant: str,
+        source: str,
+        counts_by_kind: Mapping[str, int],
+        stats: "counters.Fixed | None" = None,
+        new_mappings: int = 0,
+        unresolved: int = 0,
+    ) -> None:
+        self.event_type, self.source, self.channel, self.stats = event_type, source, CHANNELS[event_type], stats
+        event = build_event(
+            event_type,
+            tenant=tenant,
+            source=source,
+            counts_by_kind=counts_by_kind,
+            new_mappings=new_mappings,
+            unresolved=unresolved,
+        )
+        between = ("tenant", "source", "counts_by_kind", "total", "new_mappings", "unresolved")
+        self._type = _json(event_type)
+        self._middle = _json({name: event[name] for name in between})[1:-1]
+
+    def json(self, request_id: str | None, duration_ms: float, size: int, at: float) -> str:
+        """The event `build_event` would make, as `_json` writes it."""
+        request = "null" if request_id is None else _json(request_id)
+        return (
+            f'{{"event_id":"{random.getrandbits(128):032x}","event_type":{self._type},'
+            f'"timestamp":"{_timestamp(at)}","request_id":{request},{self._middle},'
+            f'"duration_ms":{round(duration_ms, 3)!r},"bytes":{int(size)}}}'
+        )
+
+
 _second: tuple[int, str] = (-1, "")  # the last second formatted, reused by every event within it
 
 
 def _now() -> str:
     """UTC now, ISO 8601 to the millisecond ("2026-11-26T02:30:32.377Z")."""
+    return _timestamp(time.time())
+
+
+def _timestamp(now: float) -> str:
+    """`now` (seconds since the epoch), as `_now()` writes it."""
     global _second
-    now = time.time()
     second, text = _second
     if second != int(now):
         second = int(now)
@@ -159,6 +206,7 @@ class _Outbox:
     def __init__(self) -> None:
         self.queued: list[tuple[dict, str, str]] = []  # (event, channel, JSON)
         self.unbuilt: list[Callable[[], Built]] = []  # events to build once the request waits (publish_soon)
+        self.stemmed: list[tuple[Stem, str | None, float, int, float]] = []  # built with the next batch (publish_stem)
         self.wakeup = asyncio.Event()
         self.lock = asyncio.Lock()  # one batch in flight at a time; drain() waits for it
         self.task: asyncio.Task | None = None
@@ -175,6 +223,12 @@ class _Outbox:
         counted: dict[str, int | float] = {}
         fixed: dict[counters.Fixed, int] = {}
         get = counted.get
+        stemmed, self.stemmed = self.stemmed, []
+        for stem, request_id, duration_ms, size, at in stemmed:
+            outcome = {"event_type": stem.event_type, "source": stem.source, "duration_ms": duration_ms}
+            self.queued.append((outcome, stem.channel, stem.json(request_id, duration_ms, size, at)))
+            if stem.stats is not None:
+                fixed[stem.stats] = fixed.get(stem.stats, 0) + 1
         for build in unbuilt:
             try:
                 event, stats = build()
@@ -249,7 +303,7 @@ async def _publish_batch(batch: list[tuple[dict, str, str]]) -> None:
 def pending() -> int:
     """How many of this loop's events wait to be published."""
     box = _outboxes.get(asyncio.get_running_loop())
-    return len(box.queued) + len(box.unbuilt) if box is not None else 0
+    return len(box.queued) + len(box.unbuilt) + len(box.stemmed) if box is not None else 0
 
 
 def take_queued() -> list[tuple[dict, str, str]]:
@@ -294,6 +348,14 @@ def publish_soon(build: Callable[[], Built]) -> None:
     box.unbuilt.append(build)
     if len(box.unbuilt) == 1:
         deferred.later(box.build)
+
+
+def publish_stem(stem: Stem, request_id: str | None, duration_ms: float, size: int) -> None:
+    """Publish `stem`'s event for this request (and count its stats): noted now, built and queued
+    with the loop's next batch, within PUBLISH_DELAY_SECONDS. Never raises."""
+    box = _outbox()
+    box.stemmed.append((stem, request_id, duration_ms, size, time.time()))
+    box.wakeup.set()
 
 
 async def drain() -> None:

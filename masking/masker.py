@@ -56,6 +56,15 @@ class _MaskPlan:
     sources: list[tuple] = field(default_factory=list)
     _prefixes: dict[str, str] | None = None
     _size: int | None = None
+    _stem: tuple[str, str, "events.Stem"] | None = None  # (tenant slug, source, its masking event's stem)
+
+    def stem(self, slug: str, source: str) -> "events.Stem":
+        """The stem of this plan's masking event (`events.Stem`), made once per tenant and source."""
+        if self._stem is None or self._stem[:2] != (slug, source):
+            stats = store.fixed_mask_counters(self.counts)  # every identifier masked is counted by kind
+            stem = events.Stem(events.MASKING, tenant=slug, source=source, counts_by_kind=self.counts, stats=stats)
+            self._stem = (slug, source, stem)
+        return self._stem[2]
 
     @property
     def prefixes(self) -> dict[str, str]:
@@ -468,13 +477,7 @@ async def amask_texts(
     current = (await store.amapping_epoch(read=epoch))[0]
     cache.mappings.use_epoch(current)
     if result is not None and current == remembered_under:
-        ended = time.perf_counter()
-        events.publish_soon(
-            lambda: (
-                _masking_event(plan, tenant, source, request_id, started, ended),
-                store.fixed_mask_counters(plan.counts),  # every identifier masked is counted by kind
-            )
-        )
+        events.publish_stem(plan.stem(slug, source), request_id, (time.perf_counter() - started) * 1000, plan.size)
         return result
     event = _masking_event(plan, tenant, source, request_id, started)
     stored = await store.aget_or_create_tokens(plan.items, tenant, plan.counts, events.for_store(event))

@@ -6,6 +6,7 @@ worker remembers, masking/cache.py) and publishes one unmasking event with count
 original.
 """
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -120,8 +121,13 @@ def publish_proxy_unmasking(
     """The unmasking event of an answer the proxy restored in its bytes (masking.answers) or piecewise,
     as it streamed (masking.streaming): `restored` counts the occurrences restored by token (or
     `counted` by kind, or `counted()` when the event is built), `size` is the answer's, in bytes as the
-    upstream sent them. Built and published once the proxy next waits (events.publish_soon)."""
+    upstream sent them. Built and published once the proxy next waits (events.publish_soon), or with
+    the next batch (events.publish_stem) when `counted` is given by kind."""
     duration_ms = (time.perf_counter() - started) * 1000
+    if isinstance(counted, Mapping):
+        slug = store.tenant_slug(tenant)
+        events.publish_stem(_unmasking_stem(slug, tuple(counted.items()), unresolved), request_id, duration_ms, size)
+        return
 
     def build() -> events.Built:
         if counted is not None:
@@ -164,6 +170,15 @@ def _remember_kind(token: str) -> str:
         _kinds.clear()
     kind = _kinds[token] = kind_of(token)
     return kind
+
+
+@functools.lru_cache(maxsize=MAX_KINDS_REMEMBERED)
+def _unmasking_stem(slug: str, by_kind: tuple[tuple[str, int], ...], unresolved: int) -> events.Stem:
+    """The proxy's unmasking event's stem for these counts, made once per distinct counts."""
+    stats = store.fixed_unmask_counters(sum(count for _, count in by_kind), unresolved)
+    return events.Stem(
+        events.UNMASKING, tenant=slug, source="proxy", counts_by_kind=dict(by_kind), stats=stats, unresolved=unresolved
+    )
 
 
 def unmask_json(document, tenant=DEFAULT_TENANT, source="api", request_id=None) -> tuple[object, UnmaskResult]:

@@ -195,6 +195,44 @@ def test_events_built_together_count_their_fixed_stats_as_often_as_they_were_bui
     }
 
 
+@pytest.mark.parametrize("request_id", ["0f" * 16, None, 'quote " and ünïcödé'])
+def test_an_event_from_a_stem_is_the_event_build_event_makes(request_id):
+    fields = {"tenant": "acme-ü", "source": "proxy", "counts_by_kind": {"ec2_instance": 2, "vpc": 1}, "unresolved": 1}
+    stem = events.Stem(events.UNMASKING, **fields)
+
+    at = time.time()
+    from_stem = json.loads(stem.json(request_id, 1.23456, 16_606, at))
+    built = events.build_event(events.UNMASKING, request_id=request_id, duration_ms=1.23456, bytes=16_606, **fields)
+
+    assert list(from_stem) == list(built)  # same fields, same order
+    assert {**from_stem, "event_id": "", "timestamp": ""} == {**built, "event_id": "", "timestamp": ""}
+    assert len(from_stem["event_id"]) == 32 and from_stem["event_id"] != built["event_id"]
+    assert from_stem["timestamp"] == events._timestamp(at)
+
+
+def test_events_published_from_stems_reach_subscribers_and_count_their_stats_each_time(redis_client, subscriber):
+    masked = store.fixed_mask_counters({"ec2_instance": 2})
+    stem = events.Stem(
+        events.MASKING, tenant="default", source="proxy", counts_by_kind={"ec2_instance": 2}, stats=masked
+    )
+
+    async def run():
+        for number in range(3):
+            events.publish_stem(stem, f"request-{number}", 0.5, 100)
+        assert events.pending() == 3
+        await events.drain()
+        await counters.aflush()
+
+    asyncio.run(run())
+    received = [subscriber() for _ in range(3)]
+    assert [channel for channel, _ in received] == ["aws-masker:events:masking"] * 3
+    assert [json.loads(raw)["request_id"] for _, raw in received] == ["request-0", "request-1", "request-2"]
+    counts = {field.decode(): int(n) for field, n in redis_client.hgetall("aws:stats:counts").items()}
+    assert counts == {"mask_operations": 3, "identifiers": 6, "kind:ec2_instance": 6}
+    published = redis_client.hget("aws:metrics:counts", "events:masking:published")
+    assert published == b"3"
+
+
 def test_a_remembered_request_publishes_its_masking_event_after_returning(redis_client, subscriber):
     async def run():
         await masker.amask_texts([TEXT], source="proxy")
