@@ -13,9 +13,9 @@ starts, health-checks and restarts the workers.
 
 A worker that dies takes the connections still waiting in its socket's queue with it (they are
 reset); the others serve on, and its replacement binds a new socket. SO_REUSEPORT lets another
-process of the same user bind the port too: two gateways started on one
-port by mistake share it instead of the second failing. Where the option does not exist, the
-workers share one socket as under `uvicorn --workers`.
+process of the same user bind the port too: two gateways started on one port by mistake share it
+instead of the second failing. Where the option does not exist, the workers share one socket as
+under `uvicorn --workers`.
 """
 
 import argparse
@@ -47,9 +47,12 @@ def serve(config: uvicorn.Config) -> None:
     if config.workers <= 1:
         uvicorn.Server(config).run()
         return
-    sockets = [] if hasattr(socket, "SO_REUSEPORT") else [config.bind_socket()]
-    if not sockets:  # uvicorn's supervisor makes its workers from this module-level name: ours bind their own
+    if hasattr(socket, "SO_REUSEPORT"):
+        # uvicorn's supervisor makes its workers from this module-level name: ours bind their own socket.
         multiprocess.Process = _Worker
+        sockets = []
+    else:
+        sockets = [config.bind_socket()]
     multiprocess.Multiprocess(config, sockets=sockets).run()
 
 

@@ -130,8 +130,8 @@ def publish_proxy_unmasking(
         return
 
     def build() -> events.Built:
-        if counted is not None:
-            by_kind = counted() if callable(counted) else counted  # build_event copies it
+        if counted is not None:  # a callable: a Mapping took the stem above
+            by_kind = counted()  # build_event copies it
             total = sum(by_kind.values())
         else:
             by_kind, total = _by_kind(restored)
