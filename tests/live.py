@@ -46,14 +46,23 @@ def running(args: list[str], env: dict[str, str], ready: callable, log: Path, ti
                 proc.kill()
 
 
-def listening_sockets(port: int) -> int:
-    """How many sockets listen on `port` (a gateway worker binds its own once it is ready to serve)."""
-    count = 0
+LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
+
+
+def socket_inodes(port: int, state: str) -> list[str]:
+    """The inodes of the sockets on local `port` in `state` (from /proc/net/tcp and tcp6)."""
+    inodes = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            count += fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
-    return count
+            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.append(fields[9])
+    return inodes
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on `port` (a gateway worker binds its own once it is ready to serve)."""
+    return len(socket_inodes(port, LISTENING))
 
 
 @contextmanager

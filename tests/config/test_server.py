@@ -8,22 +8,14 @@ import httpx
 import pytest
 
 from config.server import listening_socket
-from tests.live import gateway_process
+from tests.live import ESTABLISHED, LISTENING, gateway_process, socket_inodes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
-
-
 def sockets_by_process(port: int, state: str) -> Counter:
     """Sockets on local `port` in `state`, counted by the process holding them (from /proc)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
+    inodes = set(socket_inodes(port, state))
     holders = Counter()
     for fd in Path("/proc").glob("[0-9]*/fd/*"):
         try:

@@ -678,6 +678,12 @@ def test_an_https_upstream_with_an_unknown_certificate_raises_connect_error(cert
     run(main())
 
 
+def wire_request(url: str, body: bytes) -> tuple[tuple[str, str, int], list[bytes]]:
+    """`AsyncTransport.exchange`'s target and data for a POST of `body` to the raw server at `url`."""
+    head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    return ("http", "127.0.0.1", int(url.rsplit(":", 1)[1])), [head, body]
+
+
 def test_sent_is_called_once_the_request_is_written_and_before_the_answer_arrives():
     seen = []
     answer = asyncio.Event()
@@ -690,14 +696,12 @@ def test_sent_is_called_once_the_request_is_written_and_before_the_answer_arrive
     async def main():
         async with raw_server(handler) as (url, _):
             transport = AsyncTransport()
-            port = int(url.rsplit(":", 1)[1])
-            head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
 
             def sent():
                 seen.append("sent")
                 asyncio.get_running_loop().call_later(0.05, answer.set)
 
-            response = await transport.exchange(("http", "127.0.0.1", port), [head, b"body!"], TIMEOUTS, sent)
+            response = await transport.exchange(*wire_request(url, b"body!"), TIMEOUTS, sent)
             seen.append(("answer", await response.aread()))
             await transport.aclose()
 
@@ -738,9 +742,7 @@ def test_the_proxys_answer_names_headers_in_lower_case_and_joins_repeated_ones()
     async def main():
         async with raw_server(handler) as (url, _):
             transport = AsyncTransport()
-            port = int(url.rsplit(":", 1)[1])
-            head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-            answer = await transport.exchange(("http", "127.0.0.1", port), [head, b""], TIMEOUTS)
+            answer = await transport.exchange(*wire_request(url, b""), TIMEOUTS)
             result = answer.status_code, answer.headers, await answer.aread(), sum(map(len, transport.idle.values()))
             await transport.aclose()
             return result
